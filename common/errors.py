@@ -1,0 +1,22 @@
+"""The one exception type for bad user input.
+
+Scripts catch it at the top level and print a single line (`error: ...`) with exit code 2,
+never a traceback. Raise it with a message that says what is wrong and how to fix it.
+"""
+
+
+class UserError(Exception):
+    """Bad input from the user: a flag, a file, a data set."""
+
+
+def run_main(main, argv=None):
+    """Run `main(argv)`; turn a UserError into one line on stderr and exit code 2."""
+    import sys
+    try:
+        return main(argv)
+    except UserError as err:
+        print('error: %s' % err, file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        sys.exit(130)
