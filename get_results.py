@@ -1,0 +1,413 @@
+"""Summarise the training runs under a snapshot folder: statistics, result files, curves.
+
+    python get_results.py snapshot/
+
+Reads every log `<DIR>/<dataset>[_noaug]/<network>/<network>_d<depth>w<widen>_<exp><run>.txt`
+(this port's and the 2016 code's), groups the runs of one configuration and reports the
+final test accuracy and error of the complete runs as `median (mean +/- std, best)`.
+"""
+import argparse
+import csv
+import io
+import math
+import os
+import statistics
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from common.errors import UserError, run_main
+from common.logs import Run, parse_log
+
+RESULT_SUFFIX = '_results.txt'
+SKIPPED_FOLDERS = {'weights'}   # checkpoints, never logs
+
+STATISTICS_RULES = (
+    'median (mean +/- std, best) over the complete runs, in percent; std is the population '
+    'std (ddof=0, as the original); the median of an even count is the mean of the two '
+    'middle values; the median run is the middle run by final test accuracy, for an even '
+    'count the lower of the two middle runs (both are equally close to the median); '
+    'training = the median run\'s final training accuracy (mean +/- std, best over the runs)')
+
+EPILOG = '''\
+statistics: %s.
+
+outputs: beside the logs <config>%s (the summary line, the median run's head, one line
+per epoch with training and testing loss and accuracy); in DIR: results.csv, results.md and
+<dataset>_curves.png (test error and training loss against epoch, the median run of each
+configuration). A run with fewer validated epochs than its --num-epochs is listed as
+incomplete and left out of the statistics.
+
+rewriting: every number is recomputed from the logs on each call. An output whose content
+is unchanged is not rewritten (its modification time keeps telling when it last changed);
+--force rewrites every output.
+
+exit status: 0 results printed, 1 no training log found, 2 bad folder.''' % (
+    STATISTICS_RULES, RESULT_SUFFIX)
+
+
+# ---------------------------------------------------------------- finding and grouping
+
+def find_logs(root):
+    """Every candidate log under root: *.txt outside weights/, not a result file."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if d not in SKIPPED_FOLDERS)
+        found += [os.path.join(folder, name) for name in sorted(files)
+                  if name.endswith('.txt') and not name.endswith(RESULT_SUFFIX)]
+    return found
+
+
+@dataclass
+class Summary:
+    median: float
+    mean: float
+    std: float
+    best: float
+
+    def __str__(self):
+        return '%.3f%% (%.3f +/- %.3f, %.3f)' % (self.median, self.mean, self.std, self.best)
+
+
+def summarize(values, best):
+    """median (mean +/- population std, best) of a non-empty list."""
+    return Summary(median=statistics.median(values), mean=statistics.fmean(values),
+                   std=statistics.pstdev(values), best=best(values))
+
+
+@dataclass
+class Configuration:
+    """The runs of one log name (all but the run number) in one dataset/network folder."""
+    dataset: str
+    network: str
+    config: str
+    runs: List[Run] = field(default_factory=list)
+
+    @property
+    def complete(self):
+        return sorted((run for run in self.runs if run.complete),
+                      key=lambda run: (run.final.val_acc, run.run_number or 0, run.path))
+
+    @property
+    def incomplete(self):
+        return [run for run in self.runs if not run.complete]
+
+    @property
+    def median_run(self):
+        ranked = self.complete
+        return ranked[(len(ranked) - 1) // 2] if ranked else None
+
+    @property
+    def test_acc(self):
+        ranked = self.complete
+        return summarize([100.0 * run.final.val_acc for run in ranked], max) if ranked else None
+
+    @property
+    def test_err(self):
+        ranked = self.complete
+        return summarize([100.0 - 100.0 * run.final.val_acc for run in ranked], min) \
+            if ranked else None
+
+    @property
+    def train_acc(self):
+        """The median run's training accuracy, with mean, std and best over the runs."""
+        median_run = self.median_run
+        values = [100.0 * run.final.train_acc for run in self.complete
+                  if run.final.train_acc is not None]
+        if median_run is None or median_run.final.train_acc is None or not values:
+            return None
+        overall = summarize(values, max)
+        overall.median = 100.0 * median_run.final.train_acc
+        return overall
+
+    @property
+    def sort_key(self):
+        run = self.runs[0]
+        return (self.dataset, self.network, _or_inf(run.depth), _or_inf(run.widen_factor),
+                self.config)
+
+
+def _or_inf(value):
+    return math.inf if value is None else value
+
+
+def group_runs(runs):
+    groups = {}
+    for run in runs:
+        key = (run.dataset, run.network, run.config)
+        groups.setdefault(key, Configuration(*key)).runs.append(run)
+    return sorted(groups.values(), key=lambda group: group.sort_key)
+
+
+@dataclass
+class Report:
+    root: str
+    configurations: List[Configuration]
+    notes: List[str]
+
+
+def collect(root):
+    """Parse every log under root and group the runs; notes say what was skipped and why."""
+    if not os.path.exists(root):
+        raise UserError('log folder %s does not exist; pass the folder that holds '
+                        '<dataset>/<network>/*.txt (train_model.py --log-dir)' % root)
+    if not os.path.isdir(root):
+        raise UserError('%s is not a folder; pass the folder that holds '
+                        '<dataset>/<network>/*.txt' % root)
+    runs, notes = [], []
+    for path in find_logs(root):
+        name = os.path.relpath(path, root)
+        try:
+            run = parse_log(path)
+        except OSError as err:
+            notes.append('skipped %s: cannot read it (%s)' % (name, err.strerror))
+            continue
+        if not run.is_log:
+            notes.append('skipped %s: not a training log' % name)
+            continue
+        if run.unparseable_lines:
+            notes.append('%s: %d unparseable line%s skipped (first at line %d)'
+                         % (name, run.unparseable_lines,
+                            's' if run.unparseable_lines > 1 else '', run.first_unparseable))
+        if len(run.nodes) > 1:
+            notes.append('%s: lines of nodes %s, used node %d'
+                         % (name, ', '.join(map(str, run.nodes)), run.nodes[0]))
+        if not run.complete:
+            notes.append('%s: incomplete (%d of %s epochs), left out of the statistics'
+                         % (name, run.epochs_done,
+                            run.num_epochs if run.epochs_known else 'unknown'))
+        elif not run.epochs_known:
+            notes.append('%s: --num-epochs not found in its head, taken as complete after '
+                         '%d epochs' % (name, run.epochs_done))
+        runs.append(run)
+    configurations = group_runs(runs)
+    for group in configurations:
+        counts = sorted({run.num_epochs for run in group.complete if run.epochs_known})
+        if len(counts) > 1:
+            notes.append('%s/%s/%s: complete runs of different lengths (%s epochs) are '
+                         'mixed in its statistics' % (group.dataset, group.network,
+                                                      group.config,
+                                                      ', '.join(map(str, counts))))
+    return Report(root=root, configurations=configurations, notes=notes)
+
+
+# ---------------------------------------------------------------- text outputs
+
+def _fmt(value, pattern):
+    return 'n/a' if value is None else pattern % value
+
+
+def result_file_text(group):
+    """The original's layout: summary line, the median run's head, one line per epoch."""
+    run = group.median_run
+    lines = [summary_line(group), '']
+    lines += run.head
+    lines.append('')
+    for record in run.records:
+        line = 'Epoch[%03d] training loss: %s, acc: %s; testing loss: %s, acc: %s' % (
+            record.epoch + 1, _fmt(record.train_loss, '%8.6f'),
+            _fmt(None if record.train_acc is None else 100.0 * record.train_acc, '%6.3f'),
+            _fmt(record.val_loss, '%8.6f'), _fmt(100.0 * record.val_acc, '%6.3f'))
+        if record.val_top5 is not None:
+            line += ', top5: %6.3f' % (100.0 * record.val_top5)
+        lines.append(line)
+    return '\n'.join(lines) + '\n'
+
+
+def summary_line(group):
+    return '%s, runs: %d, testing: %s, training: %s, median run: %s' % (
+        group.config, len(group.complete), group.test_acc, _fmt(group.train_acc, '%s'),
+        os.path.basename(group.median_run.path))
+
+
+CSV_COLUMNS = ['dataset', 'network', 'config', 'depth', 'widen_factor', 'runs',
+               'incomplete_runs', 'epochs',
+               'test_acc_median', 'test_acc_mean', 'test_acc_std', 'test_acc_best',
+               'test_err_median', 'test_err_mean', 'test_err_std', 'test_err_best',
+               'train_acc_median_run', 'train_acc_mean', 'train_acc_std', 'train_acc_best',
+               'median_run']
+
+
+def csv_text(report):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator='\n')
+    writer.writerow(CSV_COLUMNS)
+    for group in report.configurations:
+        first = group.runs[0]
+        median_run = group.median_run
+        row = [group.dataset, group.network, group.config, _fmt(first.depth, '%d'),
+               _fmt(first.widen_factor, '%d'), len(group.complete), len(group.incomplete),
+               median_run.epochs_done if median_run else '']
+        for summary in (group.test_acc, group.test_err, group.train_acc):
+            row += (['%.3f' % v for v in (summary.median, summary.mean, summary.std,
+                                           summary.best)] if summary else [''] * 4)
+        row.append(os.path.relpath(median_run.path, report.root) if median_run else '')
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def markdown_text(report):
+    lines = ['Final accuracy and error in percent: ' + STATISTICS_RULES + '.', '',
+             '| dataset | network | configuration | runs | incomplete | test error '
+             '| test accuracy | training accuracy |',
+             '|---|---|---|---:|---:|---|---|---|']
+    for group in report.configurations:
+        lines.append('| %s | %s | %s | %d | %d | %s | %s | %s |' % (
+            group.dataset, group.network, group.config, len(group.complete),
+            len(group.incomplete), _fmt(group.test_err, '%s'), _fmt(group.test_acc, '%s'),
+            _fmt(group.train_acc, '%s')))
+    return '\n'.join(lines) + '\n'
+
+
+def table_text(report):
+    """The per-dataset tables printed on the terminal."""
+    lines = []
+    datasets = sorted({group.dataset for group in report.configurations})
+    for dataset in datasets:
+        groups = [g for g in report.configurations if g.dataset == dataset]
+        rows = [('configuration', 'runs', 'test error', 'test accuracy', 'training accuracy')]
+        rows += [(group.config, str(len(group.complete)), _fmt(group.test_err, '%s'),
+                  _fmt(group.test_acc, '%s'), _fmt(group.train_acc, '%s'))
+                 for group in groups]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines += ['', dataset]
+        for row in rows:
+            cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1])]
+            cells += [cell.ljust(width) for cell, width in zip(row[2:], widths[2:])]
+            lines.append('  ' + '  '.join(cells).rstrip())
+    return '\n'.join(lines)
+
+
+# ---------------------------------------------------------------- curves
+
+def curves_figure(dataset, groups):
+    """Test error and training loss of each configuration's median run, against epoch."""
+    from matplotlib.figure import Figure   # no pyplot: no global state, Agg via the canvas
+    figure = Figure(figsize=(11, 4.5), dpi=100)
+    error_axes, loss_axes = figure.subplots(1, 2)
+    all_losses = []
+    for group in groups:
+        run = group.median_run
+        epochs = [record.epoch + 1 for record in run.records]
+        errors = [100.0 - 100.0 * record.val_acc for record in run.records]
+        losses = [math.nan if record.train_loss is None else record.train_loss
+                  for record in run.records]
+        label = '%s (%d run%s)' % (group.config, len(group.complete),
+                                   's' if len(group.complete) > 1 else '')
+        error_axes.plot(epochs, errors, label=label)
+        loss_axes.plot(epochs, losses, label=label)
+        all_losses += [loss for loss in losses if not math.isnan(loss)]
+    if all_losses and min(all_losses) > 0:
+        loss_axes.set_yscale('log')   # the loss spans decades once the rate drops
+    error_axes.set(title='%s: test error' % dataset, xlabel='epoch', ylabel='test error (%)')
+    loss_axes.set(title='%s: training loss' % dataset, xlabel='epoch',
+                  ylabel='training cross-entropy')
+    for axes in (error_axes, loss_axes):
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize='small')
+    figure.tight_layout()
+    return figure
+
+
+def png_bytes(figure):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(figure)
+    out = io.BytesIO()
+    # no Software entry: the same curves give the same bytes across matplotlib versions
+    figure.savefig(out, format='png', metadata={'Software': None})
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- writing
+
+def write_output(path, data, force):
+    """Write data (bytes) unless the file already holds exactly that; 'written'/'unchanged'."""
+    if not force and os.path.isfile(path):
+        with open(path, 'rb') as existing:
+            if existing.read() == data:
+                return 'unchanged'
+    temporary = path + '.tmp'
+    try:
+        with open(temporary, 'wb') as out:
+            out.write(data)
+        os.replace(temporary, path)   # a reader never sees half a file
+    except OSError as err:
+        raise UserError('cannot write %s (%s)' % (path, err.strerror))
+    return 'written'
+
+
+def write_outputs(report, force):
+    """All files; returns {'written': [...], 'unchanged': [...]} of paths relative to root."""
+    outcome = {'written': [], 'unchanged': []}
+
+    def put(path, data):
+        outcome[write_output(path, data, force)].append(os.path.relpath(path, report.root))
+
+    reported = [group for group in report.configurations if group.median_run]
+    for group in reported:
+        folder = os.path.dirname(group.runs[0].path)
+        put(os.path.join(folder, group.config + RESULT_SUFFIX),
+            result_file_text(group).encode('utf-8'))
+    put(os.path.join(report.root, 'results.csv'), csv_text(report).encode('utf-8'))
+    put(os.path.join(report.root, 'results.md'), markdown_text(report).encode('utf-8'))
+    for dataset in sorted({group.dataset for group in reported}):
+        groups = [group for group in reported if group.dataset == dataset]
+        put(os.path.join(report.root, '%s_curves.png' % dataset),
+            png_bytes(curves_figure(dataset, groups)))
+    return outcome
+
+
+# ---------------------------------------------------------------- command line
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description='Summarise the training runs under DIR: final test accuracy and error '
+                    'per configuration, result files, a CSV, a markdown table and curves.',
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('folder', nargs='?', metavar='DIR',
+                        help='the snapshot folder (train_model.py --log-dir); '
+                             'default ./snapshot/')
+    parser.add_argument('--log-dir', help='the same as DIR (the original\'s flag)')
+    parser.add_argument('-f', '--force', action='store_true',
+                        help='rewrite every output, also those whose content is unchanged')
+    args = parser.parse_args(argv)
+    if args.folder and args.log_dir and \
+            os.path.normpath(args.folder) != os.path.normpath(args.log_dir):
+        raise UserError('DIR %s and --log-dir %s differ; give one of them'
+                        % (args.folder, args.log_dir))
+    args.folder = args.folder or args.log_dir or './snapshot/'
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    report = collect(args.folder)
+    if not report.configurations:
+        for note in report.notes:
+            print('note: ' + note)
+        print('no training logs under %s (expected %s)' % (
+            args.folder, os.path.join(args.folder, '<dataset>', '<network>',
+                                      '<network>_d<depth>w<widen>_<exp><run>.txt')))
+        return 1
+    runs = sum(len(group.runs) for group in report.configurations)
+    print('Results under %s: %d configuration%s, %d run%s' % (
+        args.folder, len(report.configurations), 's' if len(report.configurations) > 1 else '',
+        runs, 's' if runs > 1 else ''))
+    print(textwrap.fill('final test error and accuracy: ' + STATISTICS_RULES, 92))
+    print(table_text(report))
+    if report.notes:
+        print()
+        for note in report.notes:
+            print('note: ' + note)
+    outcome = write_outputs(report, args.force)
+    print()
+    if outcome['written']:
+        print('wrote: ' + ', '.join(outcome['written']))
+    if outcome['unchanged']:
+        print('unchanged, kept (--force rewrites): ' + ', '.join(outcome['unchanged']))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_main(main))
