@@ -1,4 +1,7 @@
 """Command-line flags, composed from small helpers shared by the scripts."""
+import os
+
+from common.errors import UserError
 from data.datasets import DATASETS, dataset_names
 
 
@@ -21,3 +24,136 @@ def add_network_args(parser, default_network='cross', default_depth=62):
 def num_classes_of(args):
     """The class count: --num-classes when given, else the data set's."""
     return args.num_classes or DATASETS[args.dataset]['num_classes']
+
+
+def add_data_args(parser):
+    group = parser.add_argument_group('data')
+    group.add_argument('--data-dir', default=None,
+                       help='folder with the .rec files; default data/<dataset>')
+    group.add_argument('--train-dataset', default='train.rec', help='training records')
+    group.add_argument('--val-dataset', default='test.rec', help='test records')
+    group.add_argument('--num-examples', type=int, default=None,
+                       help='training images (informational; the records decide)')
+    group.add_argument('--data-shape', type=int, default=None,
+                       help='input height and width; default: the data set\'s')
+    group.add_argument('--aug-type', type=int, default=None, choices=(0, 1, 2),
+                       help='0 none, 1 pad 4 + crop + mirror, 2 crop + mirror; '
+                            'default: the data set\'s')
+    group.add_argument('--data-threads', type=int, default=None,
+                       help='decoding threads; default: one per core')
+    return group
+
+
+def add_device_args(parser, default_kv_store='device'):
+    group = parser.add_argument_group('devices')
+    group.add_argument('--gpus', default=None,
+                       help="GPU ids, e.g. 0,1; '' for the CPU; default: every GPU MXNet "
+                            "sees, else the CPU")
+    group.add_argument('--cpu', action='store_true', help='train on the CPU')
+    group.add_argument('--cpu-contexts', type=int, default=1,
+                       help='number of CPU contexts to split each batch over (testing)')
+    group.add_argument('--kv-store', default=default_kv_store,
+                       help='device, local, dist_sync or dist_device_sync; '
+                            'default %(default)s')
+    return group
+
+
+def add_fit_args(parser):
+    group = parser.add_argument_group('training')
+    group.add_argument('--batch-size', type=int, default=64,
+                       help='images per batch (per worker with dist kvstores)')
+    group.add_argument('--test-batch-size', type=int, default=None,
+                       help="test images per batch; default: the data set's (400 on CIFAR)")
+    group.add_argument('--num-epochs', type=int, default=None,
+                       help="epochs; default: the data set's (400 on CIFAR, 40 on SVHN)")
+    group.add_argument('--lr', type=float, default=0.1, help='initial learning rate')
+    group.add_argument('--lr-factor', type=float, default=0.1,
+                       help='learning-rate factor at each step')
+    group.add_argument('--lr-steps', default=None,
+                       help='epochs at which the learning rate is multiplied by --lr-factor, '
+                            'e.g. 100,150; default 1/2, 3/4 and 7/8 of the epochs')
+    group.add_argument('--momentum', type=float, default=0.9, help='Nesterov momentum')
+    group.add_argument('--wd', type=float, default=1e-4,
+                       help='weight decay on every learnable parameter')
+    group.add_argument('--rand-seed', type=int, default=None,
+                       help='random seed; default: drawn and written to the log')
+    return group
+
+
+def add_log_args(parser):
+    group = parser.add_argument_group('logs and checkpoints')
+    group.add_argument('--log-dir', default='./snapshot/', help='where logs and weights go')
+    group.add_argument('--exp-name', default=None,
+                       help="log name part before the run number; default 'exp'")
+    group.add_argument('--log-iters', type=int, default=50,
+                       help='a log line every this many batches')
+    group.add_argument('--checkpoint-epochs', type=int, default=None,
+                       help='checkpoint every this many epochs (and after the last); '
+                            'default num_epochs/8')
+    group.add_argument('--model-prefix', default=None,
+                       help='weights prefix to load with --load-epoch; default: the latest '
+                            'run of this configuration')
+    group.add_argument('--load-epoch', type=int, default=None,
+                       help='continue from the checkpoint saved after this many epochs')
+    group.add_argument('--resume', action='store_true',
+                       help='continue the latest run of this configuration from its latest '
+                            'checkpoint')
+    group.add_argument('--no-progress', action='store_true',
+                       help='no progress bar, even on a terminal')
+    return group
+
+
+def parse_epoch_list(text, flag):
+    try:
+        return sorted(int(x) for x in text.split(',') if x.strip())
+    except ValueError:
+        raise UserError('%s=%r is not a comma-separated list of epochs, e.g. 100,150'
+                        % (flag, text))
+
+
+def resolve_defaults(args):
+    """Fill every per-dataset default that the user left out, and check the numbers."""
+    table = DATASETS[args.dataset]
+    args.num_classes = num_classes_of(args)
+    for name in ('num_epochs', 'aug_type', 'data_shape'):
+        if getattr(args, name) is None:
+            setattr(args, name, table[name])
+    if args.num_examples is None:
+        args.num_examples = table['num_examples']
+    if args.test_batch_size is None:
+        args.test_batch_size = table['min_test_batch'] or args.batch_size
+    if args.data_dir is None:
+        args.data_dir = os.path.join('data', args.dataset)
+    if args.exp_name is None:
+        args.exp_name = 'exp'
+    if args.checkpoint_epochs is None:
+        args.checkpoint_epochs = max(1, args.num_epochs // 8)
+    for name in ('batch_size', 'test_batch_size', 'num_epochs', 'log_iters',
+                 'checkpoint_epochs', 'num_classes', 'data_shape', 'cpu_contexts'):
+        if getattr(args, name) < 1:
+            raise UserError('--%s must be at least 1 (got %d)'
+                            % (name.replace('_', '-'), getattr(args, name)))
+    if not args.lr > 0:
+        raise UserError('--lr must be positive (got %g)' % args.lr)
+    if args.lr_steps is None:
+        args.lr_step_epochs = [args.num_epochs // 2, args.num_epochs * 3 // 4,
+                               args.num_epochs * 7 // 8]
+    else:
+        args.lr_step_epochs = parse_epoch_list(args.lr_steps, '--lr-steps')
+    if args.resume and args.load_epoch is not None:
+        raise UserError('use either --resume or --load-epoch, not both')
+    return args
+
+
+def print_summary(result):
+    """What a user wants after training: the accuracy and where the files are."""
+    if 'val_acc' in result:
+        line = 'test accuracy %.2f%% (error %.2f%%) after epoch %d' % (
+            100 * result['val_acc'], 100 - 100 * result['val_acc'], result['epoch'])
+        if result.get('val_top5') is not None:
+            line += ', top-5 accuracy %.2f%%' % (100 * result['val_top5'])
+        print(line)
+    if result.get('log_path'):
+        print('log:     %s' % result['log_path'])
+    if result.get('weights_prefix'):
+        print('weights: %s-<epoch>.params' % result['weights_prefix'])
