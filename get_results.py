@@ -24,11 +24,11 @@ RESULT_SUFFIX = '_results.txt'
 SKIPPED_FOLDERS = {'weights'}   # checkpoints, never logs
 
 STATISTICS_RULES = (
-    'median (mean +/- std, best) over the complete runs, in percent; std is the population '
-    'std (ddof=0, as the original); the median of an even count is the mean of the two '
-    'middle values; the median run is the middle run by final test accuracy, for an even '
-    'count the lower of the two middle runs (both are equally close to the median); '
-    'training = the median run\'s final training accuracy (mean +/- std, best over the runs)')
+    'median (mean +/- std, best) over the complete runs, in percent; std: the population '
+    'std (ddof=0), as the original; the median of an even count: the mean of the two middle '
+    'values; the median run: the middle run by final test accuracy, for an even count the '
+    'lower of the two middle runs (both are equally close to the median); training: the '
+    'median run\'s final training accuracy (mean +/- std, best over the runs)')
 
 EPILOG = '''\
 statistics: %s.
@@ -284,6 +284,7 @@ def table_text(report):
 def curves_figure(dataset, groups):
     """Test error and training loss of each configuration's median run, against epoch."""
     from matplotlib.figure import Figure   # no pyplot: no global state, Agg via the canvas
+    from matplotlib.ticker import MaxNLocator
     figure = Figure(figsize=(11, 4.5), dpi=100)
     error_axes, loss_axes = figure.subplots(1, 2)
     all_losses = []
@@ -304,6 +305,7 @@ def curves_figure(dataset, groups):
     loss_axes.set(title='%s: training loss' % dataset, xlabel='epoch',
                   ylabel='training cross-entropy')
     for axes in (error_axes, loss_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole
         axes.grid(True, alpha=0.3)
         axes.legend(fontsize='small')
     figure.tight_layout()

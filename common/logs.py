@@ -145,6 +145,8 @@ _BATCH_FIELD = re.compile(r'(\w+): ([^\s(]+)\(([^\s)]+)\)')
 _METRIC = re.compile(r'^Epoch\[(\d+)\] (Train|Validation)-([\w-]+)=(\S+)(?:\s.*)?$')
 _TIME = re.compile(r'^Epoch\[(\d+)\] Time cost=(\S+)(?:\s.*)?$')
 _EPOCH_ANY = re.compile(r'^Epoch\[')
+_EPOCH_OTHER = re.compile(r'^Epoch\[\d+\] (.*)$')
+_KNOWN_KINDS = ('Batch [', 'Train-', 'Validation-', 'Time cost=')
 _RUN_NUMBER = re.compile(r'^(.*?)(\d+)$')
 
 # metric name in the log -> EpochRecord field
@@ -209,13 +211,23 @@ def _parse_epoch_message(msg, epochs):
     return False
 
 
+def _is_other_epoch_message(msg):
+    """MXNet's own `Epoch[3] Resetting Data Iterator`: fine; a known kind cut short: not."""
+    match = _EPOCH_OTHER.match(msg)
+    if not match:
+        return False
+    rest = match.group(1)
+    return not any(kind.startswith(rest) or rest.startswith(kind) for kind in _KNOWN_KINDS)
+
+
 def parse_log(path):
     """Read one log into a Run. Lines it cannot read are counted, never fatal.
 
-    A line counts as unparseable when it looks like an epoch line but is malformed (a
-    truncated last line, a bad number), or when, after the head, it carries neither a
-    timestamp nor a known message. Timestamped messages of other kinds (checkpoints,
-    learning-rate changes) are fine and ignored. Where several nodes logged into one file,
+    A line counts as unparseable when it is an epoch line of a known kind (batch, Train-,
+    Validation-, Time cost) but malformed (a truncated last line, a bad number), or when,
+    after the head, it carries neither a timestamp nor a known message. Timestamped
+    messages of other kinds (checkpoints, learning-rate changes, `Epoch[3] Resetting Data
+    Iterator`) are fine and ignored. Where several nodes logged into one file,
     the records of the lowest rank are used.
     """
     folder = os.path.dirname(os.path.abspath(path))
@@ -235,6 +247,8 @@ def parse_log(path):
             if _EPOCH_ANY.match(msg):
                 in_head = False
                 if _parse_epoch_message(msg, per_node.setdefault(node, {})):
+                    continue
+                if match.group('time') and _is_other_epoch_message(msg):
                     continue
             elif in_head or match.group('time'):
                 # the head includes untimed continuation lines of multi-line messages

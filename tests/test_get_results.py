@@ -1,0 +1,414 @@
+"""get_results.py and the log format of common/logs.py, on logs the tests write.
+
+Two flavours of fixture logs: this port's (built with common.logs' formatters) and the
+2016 code's (written out by hand: no Train-cross-entropy, a Python 2 Namespace, a metric
+reset at every batch line). The final accuracies are chosen so that the expected
+statistics can be worked out by hand; they are written below as literals.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import get_results
+from common.logs import (LOG_FORMAT, batch_line, epoch_lines, head_lines, log_prefix,
+                         parse_log, parse_namespace)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, 'get_results.py')
+STAMP = '2023-05-04 10:11:12,345 '
+STAMP_2016 = '2016-11-25 11:21:06,123 '
+EPOCHS = 4
+
+
+# ---------------------------------------------------------------- fixture writers
+
+def write_port_log(folder, name, final_val_acc, final_train_acc, epochs_done=EPOCHS,
+                   num_epochs=EPOCHS, nodes=(None,), exp_name=None, args_extra=None):
+    """A log as this port's train_model.py writes it, through common.logs' formatters."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    network, rest = name.split('_d', 1)
+    depth, widen = rest.split('_', 1)[0].split('w')
+    fields = dict(network=network, depth=int(depth), widen_factor=int(widen),
+                  num_epochs=num_epochs, exp_name=exp_name, gpus='0', lr_steps=[2, 3])
+    fields.update(args_extra or {})
+    if num_epochs is None:
+        del fields['num_epochs']
+    lines = [STAMP + line for line in head_lines(path, argparse.Namespace(**fields))]
+    for epoch in range(epochs_done):
+        last = epoch == EPOCHS - 1
+        for rank in nodes:
+            prefix = STAMP + ('' if rank is None else log_prefix(rank, 2))
+            shift = 0.0 if rank in (None, 0) else 0.05   # another node, other numbers
+            for batch in (50, 100):
+                lines.append(prefix + batch_line(epoch, batch, 1234.5, 1.5, 1.6 - 0.1 * epoch,
+                                                 60.0, 55.0 + epoch))
+            val_acc = final_val_acc if last else 0.5 + 0.1 * epoch
+            train_acc = final_train_acc if last else 0.6 + 0.1 * epoch
+            lines += [prefix + line for line in epoch_lines(
+                epoch, train_acc - shift, 1.0 / (epoch + 1), 61.25, 1.2 / (epoch + 1),
+                val_acc - shift)]
+    with open(path, 'w') as out:
+        out.write('\n'.join(lines) + '\n')
+    return path
+
+
+def write_2016_log(folder, name, final_val_acc, final_batch_top1, epochs_done=EPOCHS):
+    """A log of the 2016 code: Python 2 Namespace, multi-line head, no Train-cross-entropy.
+
+    Its callback reset the metric at every batch line, so Train-accuracy covers only the
+    last few batches (here a misleading 0.5); the training accuracy is the running mean of
+    the last batch line, final_batch_top1 percent.
+    """
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    lines = [
+        STAMP_2016 + path,
+        STAMP_2016 + "start with arguments Namespace(aug_type=1, batch_size=64, "
+        "checkpoint_epochs=50, data_dir='../../../dataset/cifar10/', data_shape=32, "
+        "dataset='cifar10', depth=56L, exp_name=None, gpus=u'0,1', kv_store='device', "
+        "load_epoch=None, log_dir='./snapshot/cifar10/', lr=0.1, lr_factor=0.1, "
+        "lr_steps=[2, 3, 3], mean_rgb=[125.307, 122.95, 113.865], model_args={}, "
+        "network='resnet', num_classes=10, num_epochs=%d, rand_seed=1480042866L, "
+        "std_rgb=[62.993, 62.089, 66.705], widen_factor=1)" % EPOCHS,
+        STAMP_2016 + 'Using gpus 0,1 from:',
+        'GPU 0: Tesla K80 (UUID: GPU-0a1b2c3d)',
+        'GPU 1: Tesla K80 (UUID: GPU-4e5f6a7b)',
+        '',
+        STAMP_2016 + 'training strategy: lr=0.100000, step=[2, 3, 3]',
+    ]
+    for epoch in range(epochs_done):
+        last = epoch == EPOCHS - 1
+        top1 = final_batch_top1 if last else 50.0 + 10 * epoch
+        lines += [
+            STAMP_2016 + 'Epoch[%d] Batch [50]\tSpeed: 1234\tloss: 2.1034(2.1034)\t'
+                         'top1: 21.5625(21.5625)' % epoch,
+            STAMP_2016 + 'Epoch[%d] Batch [750]\tSpeed: 1301\tloss: 0.5000(%.4f)\t'
+                         'top1: 80.0000(%.4f)' % (epoch, 0.9 - 0.1 * epoch, top1),
+            STAMP_2016 + 'Epoch[%d] Resetting Data Iterator' % epoch,
+            STAMP_2016 + 'Epoch[%d] Train-accuracy=0.500000' % epoch,
+            STAMP_2016 + 'Epoch[%d] Time cost=61.234' % epoch,
+            STAMP_2016 + 'Saved checkpoint to "weights/x-%04d.params"' % (epoch + 1),
+            STAMP_2016 + 'Epoch[%d] Validation-cross-entropy=%f' % (epoch, 1.0 / (epoch + 1)),
+            STAMP_2016 + 'Epoch[%d] Validation-accuracy=%f'
+            % (epoch, final_val_acc if last else 0.4 + 0.1 * epoch),
+        ]
+    with open(path, 'w') as out:
+        out.write('\n'.join(lines) + '\n')
+    return path
+
+
+def build_snapshot(root):
+    """cifar10: cross (this port, 3 complete + 1 incomplete run) and resnet (2016, 4 runs)."""
+    cross = os.path.join(root, 'cifar10', 'cross')
+    for run, (val, train) in enumerate([(0.9506, 0.9990), (0.9519, 0.9980),
+                                        (0.9480, 0.9970)], 1):
+        write_port_log(cross, 'cross_d56w1_exp%d.txt' % run, val, train)
+    # the best accuracy of all, but stopped after 2 of 4 epochs: must not count
+    write_port_log(cross, 'cross_d56w1_exp4.txt', 0.9999, 0.9999, epochs_done=2)
+    with open(os.path.join(cross, 'cross_d56w1_exp2.txt'), 'a') as out:
+        out.write('this line is garbage\n\x00\x01 binary junk\n'
+                  + STAMP + 'Epoch[3] Validation-accura')   # a truncated last line
+    resnet = os.path.join(root, 'cifar10', 'resnet')
+    for run, (val, top1) in enumerate([(0.9300, 97.5), (0.9320, 98.25), (0.9350, 98.5),
+                                       (0.9390, 98.95)], 1):
+        write_2016_log(resnet, 'resnet_d56w1_exp%d.txt' % run, val, top1)
+    # things that are not logs of a run
+    weights = os.path.join(cross, 'weights', 'cross_d56w1_exp1')
+    os.makedirs(weights)
+    with open(os.path.join(weights, 'notes.txt'), 'w') as out:
+        out.write('not a log\n')
+    with open(os.path.join(cross, 'cross_d56w1_exp1.metrics.jsonl'), 'w') as out:
+        out.write('{"epoch": 0}\n')
+
+
+CROSS_TEST_ACC = '95.060% (95.017 +/- 0.162, 95.190)'
+CROSS_TEST_ERR = '4.940% (4.983 +/- 0.162, 4.810)'
+CROSS_TRAIN_ACC = '99.900% (99.800 +/- 0.082, 99.900)'
+RESNET_TEST_ACC = '93.350% (93.400 +/- 0.339, 93.900)'   # even count: mean of the middle two
+RESNET_TEST_ERR = '6.650% (6.600 +/- 0.339, 6.100)'
+RESNET_TRAIN_ACC = '98.250% (98.300 +/- 0.526, 98.950)'  # median run = the lower middle one
+
+
+def run_script(*args):
+    return subprocess.run([sys.executable, SCRIPT] + list(args), capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope='module')
+def snapshot(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('snapshot'))
+    build_snapshot(root)
+    result = run_script(root + '/')
+    assert result.returncode == 0, result.stderr
+    return root, result.stdout
+
+
+# ---------------------------------------------------------------- the printed statistics
+
+def test_prints_exact_statistics(snapshot):
+    _, out = snapshot
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith('  ')}
+    cross, resnet = rows['cross_d56w1_exp'], rows['resnet_d56w1_exp']
+    assert cross.split()[1] == '3' and resnet.split()[1] == '4'
+    for text in (CROSS_TEST_ACC, CROSS_TEST_ERR, CROSS_TRAIN_ACC):
+        assert text in cross
+    for text in (RESNET_TEST_ACC, RESNET_TEST_ERR, RESNET_TRAIN_ACC):
+        assert text in resnet
+    assert 'population std (ddof=0)' in ' '.join(out.split())   # the header states the rules
+
+
+def test_statistics_match_numpy(snapshot):
+    root, _ = snapshot
+    groups = {g.config: g for g in get_results.collect(root).configurations}
+    values = [95.06, 95.19, 94.80]
+    summary = groups['cross_d56w1_exp'].test_acc
+    assert summary.median == pytest.approx(np.median(values))
+    assert summary.mean == pytest.approx(np.mean(values))
+    assert summary.std == pytest.approx(np.std(values))   # numpy's default: population
+    assert summary.best == pytest.approx(max(values))
+
+
+def test_sorted_by_dataset_network_depth(tmp_path):
+    for name in ('plain_d56w1_exp1.txt', 'cross_d110w1_exp1.txt', 'cross_d56w4_exp1.txt',
+                 'cross_d56w1_exp1.txt'):
+        write_port_log(str(tmp_path / 'svhn' / name.split('_')[0]), name, 0.9, 0.9)
+    write_port_log(str(tmp_path / 'cifar10' / 'plain'), 'plain_d20w1_exp1.txt', 0.9, 0.9)
+    order = [(g.dataset, g.config) for g in get_results.collect(str(tmp_path)).configurations]
+    assert order == [('cifar10', 'plain_d20w1_exp'), ('svhn', 'cross_d56w1_exp'),
+                     ('svhn', 'cross_d56w4_exp'), ('svhn', 'cross_d110w1_exp'),
+                     ('svhn', 'plain_d56w1_exp')]
+
+
+def test_incomplete_runs_reported_and_excluded(snapshot):
+    root, out = snapshot
+    assert ('cifar10/cross/cross_d56w1_exp4.txt: incomplete (2 of 4 epochs), '
+            'left out of the statistics') in out
+    group = {g.config: g for g in get_results.collect(root).configurations}['cross_d56w1_exp']
+    assert [os.path.basename(r.path) for r in group.incomplete] == ['cross_d56w1_exp4.txt']
+    assert len(group.complete) == 3 and group.test_acc.best == pytest.approx(95.19)
+
+
+def test_configuration_with_only_incomplete_runs(tmp_path):
+    write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt', 0.9, 0.9)
+    write_port_log(str(tmp_path / 'cifar10' / 'plain'), 'plain_d56w1_exp1.txt', 0.9, 0.9,
+                   epochs_done=1)
+    assert get_results.main([str(tmp_path)]) == 0
+    report = get_results.collect(str(tmp_path))
+    assert get_results.table_text(report).splitlines()[-1].split() == [
+        'plain_d56w1_exp', '0', 'n/a', 'n/a', 'n/a']
+    assert not (tmp_path / 'cifar10' / 'plain' / 'plain_d56w1_exp_results.txt').exists()
+    figure = get_results.curves_figure('cifar10', report.configurations[:1])
+    assert len(figure.axes[0].get_lines()) == 1
+
+
+def test_garbage_lines_counted_not_fatal(snapshot):
+    root, out = snapshot
+    assert 'cifar10/cross/cross_d56w1_exp2.txt: 3 unparseable lines skipped' in out
+    run = parse_log(os.path.join(root, 'cifar10', 'cross', 'cross_d56w1_exp2.txt'))
+    assert run.unparseable_lines == 3 and run.complete
+    assert run.final.val_acc == pytest.approx(0.9519)
+
+
+def test_non_logs_are_ignored(snapshot):
+    _, out = snapshot
+    assert 'weights' not in out and 'metrics.jsonl' not in out
+
+
+# ---------------------------------------------------------------- files written
+
+def test_result_file_layout(snapshot):
+    root, _ = snapshot
+    path = os.path.join(root, 'cifar10', 'resnet', 'resnet_d56w1_exp_results.txt')
+    with open(path) as stream:
+        lines = stream.read().splitlines()
+    assert lines[0] == ('resnet_d56w1_exp, runs: 4, testing: %s, training: %s, '
+                        'median run: resnet_d56w1_exp2.txt' % (RESNET_TEST_ACC,
+                                                               RESNET_TRAIN_ACC))
+    assert lines[2].endswith('resnet_d56w1_exp2.txt')          # the head, without timestamp
+    assert lines[3].startswith('start with arguments Namespace(')
+    assert 'GPU 1: Tesla K80 (UUID: GPU-4e5f6a7b)' in lines
+    epochs = [line for line in lines if line.startswith('Epoch[')]
+    assert len(epochs) == EPOCHS
+    assert epochs[-1] == ('Epoch[004] training loss: 0.600000, acc: 98.250; '
+                          'testing loss: 0.250000, acc: 93.200')
+    assert not os.path.exists(os.path.join(root, 'cifar10', 'cross',
+                                           'cross_d56w1_exp4_results.txt'))
+
+
+def test_csv_and_markdown(snapshot):
+    root, _ = snapshot
+    with open(os.path.join(root, 'results.csv')) as stream:
+        rows = stream.read().splitlines()
+    assert rows[0].split(',') == get_results.CSV_COLUMNS
+    assert rows[1] == ('cifar10,cross,cross_d56w1_exp,56,1,3,1,4,'
+                       '95.060,95.017,0.162,95.190,4.940,4.983,0.162,4.810,'
+                       '99.900,99.800,0.082,99.900,cifar10/cross/cross_d56w1_exp1.txt')
+    assert rows[2].startswith('cifar10,resnet,resnet_d56w1_exp,56,1,4,0,4,93.350,93.400,')
+    with open(os.path.join(root, 'results.md')) as stream:
+        markdown = stream.read()
+    assert ('| cifar10 | cross | cross_d56w1_exp | 3 | 1 | %s | %s | %s |'
+            % (CROSS_TEST_ERR, CROSS_TEST_ACC, CROSS_TRAIN_ACC)) in markdown
+    assert ('| cifar10 | resnet | resnet_d56w1_exp | 4 | 0 | %s | %s | %s |'
+            % (RESNET_TEST_ERR, RESNET_TEST_ACC, RESNET_TRAIN_ACC)) in markdown
+
+
+def test_curves_figure_has_one_line_per_configuration(snapshot):
+    root, _ = snapshot
+    groups = get_results.collect(root).configurations
+    figure = get_results.curves_figure('cifar10', groups)
+    error_axes, loss_axes = figure.axes
+    assert [line.get_label() for line in error_axes.get_lines()] == [
+        'cross_d56w1_exp (3 runs)', 'resnet_d56w1_exp (4 runs)']
+    cross_error = error_axes.get_lines()[0]
+    assert list(cross_error.get_xdata()) == [1, 2, 3, 4]
+    assert cross_error.get_ydata()[-1] == pytest.approx(4.94)
+    # 2016 flavour: the training loss is the last batch line's running mean
+    assert list(loss_axes.get_lines()[1].get_ydata()) == pytest.approx([0.9, 0.8, 0.7, 0.6])
+
+
+def test_curves_png_has_curves(snapshot):
+    from matplotlib.image import imread
+    root, _ = snapshot
+    pixels = imread(os.path.join(root, 'cifar10_curves.png'))[..., :3]
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+
+    def count(rgb):   # pixels close to a line colour of the default cycle
+        return int((np.abs(pixels - np.array(rgb) / 255.0).max(axis=-1) < 0.05).sum())
+    assert count((31, 119, 180)) > 200    # C0, the first configuration
+    assert count((255, 127, 14)) > 200    # C1, the second
+
+
+def test_unchanged_outputs_kept_and_force_rewrites(tmp_path):
+    build_snapshot(str(tmp_path))
+    assert get_results.main([str(tmp_path)]) == 0
+    csv_path = tmp_path / 'results.csv'
+    os.utime(csv_path, (1000, 1000))
+    assert get_results.main([str(tmp_path)]) == 0
+    assert os.path.getmtime(csv_path) == 1000
+    assert get_results.main(['--log-dir', str(tmp_path), '-f']) == 0
+    assert os.path.getmtime(csv_path) > 1000
+
+
+def test_function_call_prints_same_table(snapshot, tmp_path, capsys):
+    build_snapshot(str(tmp_path))
+    assert get_results.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert CROSS_TEST_ACC in out and RESNET_TRAIN_ACC in out
+    assert 'wrote: ' in out and 'cifar10_curves.png' in out
+
+
+# ---------------------------------------------------------------- empty and missing folders
+
+def test_empty_folder_message(tmp_path):
+    result = run_script(str(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout.strip().startswith('no training logs under')
+    assert len(result.stdout.strip().splitlines()) == 1 and not result.stderr
+
+
+def test_missing_folder_is_a_one_line_error(tmp_path):
+    result = run_script(str(tmp_path / 'nowhere'))
+    assert result.returncode == 2
+    assert result.stderr.startswith('error: ') and len(result.stderr.splitlines()) == 1
+    assert 'Traceback' not in result.stderr and not result.stdout
+
+
+def test_help_states_the_rules():
+    result = run_script('--help')
+    assert result.returncode == 0
+    assert 'ddof=0' in result.stdout and '--force' in result.stdout
+
+
+# ---------------------------------------------------------------- common.logs
+
+def test_formatters_round_trip(tmp_path):
+    folder = tmp_path / 'imagenet' / 'cross'
+    folder.mkdir(parents=True)
+    path = str(folder / 'cross_d62w1_exp1.txt')
+    args = argparse.Namespace(network='cross', depth=62, widen_factor=1, num_epochs=2,
+                              exp_name=None, lr_steps=[1], gpus='0,1')
+    assert batch_line(0, 50, 1234.5612, 2.10341, 2.10344, 21.5625, 21.5625) == (
+        'Epoch[0] Batch [50]\tSpeed: 1234.56\tloss: 2.1034(2.1034)\ttop1: 21.5625(21.5625)')
+    lines = head_lines(path, args)
+    for epoch in range(2):
+        lines.append(batch_line(epoch, 10, 100.0, 3.0, 2.5, 40.0, 35.0, 60.0, 55.0))
+        lines += epoch_lines(epoch, 0.412345, 1.5 - epoch, 61.234, 1.234567, 0.56789 + epoch / 10,
+                             val_top5=0.8)
+    with open(path, 'w') as out:
+        out.write(''.join(STAMP + line + '\n' for line in lines))
+    run = parse_log(path)
+    assert run.unparseable_lines == 0 and run.complete
+    assert (run.dataset, run.network, run.config, run.run_number) == (
+        'imagenet', 'cross', 'cross_d62w1_exp', 1)
+    assert run.head == [path, 'start with arguments ' + repr(args)]
+    assert run.args['lr_steps'] == [1] and run.args['gpus'] == '0,1'
+    first = run.records[0]
+    assert (first.epoch, first.train_acc, first.train_loss, first.time_cost, first.val_loss,
+            first.val_acc, first.val_top5) == (0, 0.412345, 1.5, 61.234, 1.234567, 0.56789,
+                                               0.8)
+    assert run.records[1].val_acc == pytest.approx(0.66789)
+    assert epoch_lines(3, 0.5, None, 1.0, 2.0, 0.25) == [
+        'Epoch[3] Train-accuracy=0.500000', 'Epoch[3] Time cost=1.000',
+        'Epoch[3] Validation-cross-entropy=2.000000', 'Epoch[3] Validation-accuracy=0.250000']
+
+
+def test_log_format_and_prefix():
+    assert LOG_FORMAT == '%(asctime)s %(message)s'
+    assert log_prefix(3, 4) == 'Node[3] ' and log_prefix(0, 1) == ''
+
+
+def test_node_prefixed_lines_parse(tmp_path):
+    path = write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt',
+                          0.91, 0.95, nodes=(0, 1))
+    with open(path) as stream:
+        assert sum('Node[1] Epoch[3] Validation-accuracy' in line for line in stream) == 1
+    run = parse_log(path)
+    assert run.nodes == [0, 1] and run.unparseable_lines == 0 and run.complete
+    assert run.final.val_acc == pytest.approx(0.91)   # node 0's, not node 1's 0.86
+
+
+def test_2016_log_parses(snapshot):
+    root, _ = snapshot
+    run = parse_log(os.path.join(root, 'cifar10', 'resnet', 'resnet_d56w1_exp2.txt'))
+    assert run.unparseable_lines == 0 and run.complete
+    assert run.args['depth'] == 56 and run.args['gpus'] == '0,1'
+    assert run.args['rand_seed'] == 1480042866 and run.args['model_args'] == {}
+    assert run.final.train_acc == pytest.approx(0.9825)     # batch [750] running mean
+    assert run.final.train_loss == pytest.approx(0.6)
+    assert run.final.time_cost == pytest.approx(61.234)
+
+
+def test_run_number_and_config_key(tmp_path):
+    folder = str(tmp_path / 'cifar10_noaug' / 'cross')
+    run = parse_log(write_port_log(folder, 'cross_d56w1_myname12.txt', 0.9, 0.9,
+                                   exp_name='myname'))
+    assert (run.config, run.run_number, run.dataset) == ('cross_d56w1_myname', 12,
+                                                         'cifar10_noaug')
+    # an exp-name ending in a digit: the arguments say where the name ends
+    run = parse_log(write_port_log(folder, 'cross_d56w1_seed71.txt', 0.9, 0.9,
+                                   exp_name='seed7'))
+    assert (run.config, run.run_number) == ('cross_d56w1_seed7', 1)
+
+
+def test_unknown_num_epochs_taken_as_complete_and_said(tmp_path):
+    write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt', 0.9, 0.9,
+                   num_epochs=None)
+    report = get_results.collect(str(tmp_path))
+    assert len(report.configurations[0].complete) == 1
+    assert any('--num-epochs not found' in note for note in report.notes)
+
+
+def test_parse_namespace_tolerates_odd_reprs():
+    fields = parse_namespace("start with arguments Namespace(a=u'x', b=5L, c=[1, (2, 3)], "
+                             "d=<function f at 0x7f>, e='q,)', f={'k': [1]}, g=None)")
+    assert fields == {'a': 'x', 'b': 5, 'c': [1, (2, 3)], 'd': '<function f at 0x7f>',
+                      'e': 'q,)', 'f': {'k': [1]}, 'g': None}
+    # cut short by a multi-line value: the fields before the cut survive
+    assert parse_namespace('Namespace(num_epochs=400, model_args={\'w\': [[1,') == {
+        'num_epochs': 400}
+    assert parse_namespace('no arguments here') == {}
