@@ -101,7 +101,8 @@ class Configuration:
     @property
     def test_acc(self):
         ranked = self.complete
-        return summarize([100.0 * run.final.val_acc for run in ranked], max) if ranked else None
+        return summarize([100.0 * run.final.val_acc for run in ranked], max) \
+            if ranked else None
 
     @property
     def test_err(self):

@@ -44,7 +44,7 @@ def batch_line(epoch, batch, speed, loss, loss_avg, top1, top1_avg, top5=None, t
 
 
 def epoch_lines(epoch, train_acc, train_loss, time_cost, val_loss, val_acc, val_top5=None):
-    """The end-of-epoch lines; accuracies are fractions. train_loss None leaves its line out."""
+    """The end-of-epoch lines; accuracies are fractions; train_loss None omits its line."""
     lines = ['Epoch[%d] Train-accuracy=%f' % (epoch, train_acc)]
     if train_loss is not None:
         lines.append('Epoch[%d] Train-cross-entropy=%f' % (epoch, train_loss))
@@ -112,7 +112,8 @@ class Run:
     @property
     def is_log(self):
         """False for a text file that is no training log at all."""
-        return bool(self.records) or any(h.startswith('start with arguments') for h in self.head)
+        return bool(self.records) or any(line.startswith('start with arguments')
+                                         for line in self.head)
 
     @property
     def final(self):

@@ -337,8 +337,8 @@ def test_formatters_round_trip(tmp_path):
     lines = head_lines(path, args)
     for epoch in range(2):
         lines.append(batch_line(epoch, 10, 100.0, 3.0, 2.5, 40.0, 35.0, 60.0, 55.0))
-        lines += epoch_lines(epoch, 0.412345, 1.5 - epoch, 61.234, 1.234567, 0.56789 + epoch / 10,
-                             val_top5=0.8)
+        lines += epoch_lines(epoch, 0.412345, 1.5 - epoch, 61.234, 1.234567,
+                             0.56789 + epoch / 10, val_top5=0.8)
     with open(path, 'w') as out:
         out.write(''.join(STAMP + line + '\n' for line in lines))
     run = parse_log(path)
@@ -370,6 +370,21 @@ def test_node_prefixed_lines_parse(tmp_path):
     run = parse_log(path)
     assert run.nodes == [0, 1] and run.unparseable_lines == 0 and run.complete
     assert run.final.val_acc == pytest.approx(0.91)   # node 0's, not node 1's 0.86
+
+
+def test_resumed_run_appended_to_its_log(tmp_path):
+    # --resume appends to the same log and repeats the epochs after the checkpoint
+    path = write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt',
+                          0.9, 0.9, epochs_done=3)
+    lines = [STAMP + 'resuming from x-0002.params at epoch 2 (batch 200), learning rate 0.01']
+    for epoch in (2, 3):
+        lines += [STAMP + line
+                  for line in epoch_lines(epoch, 0.8, 0.3, 10.0, 0.4, 0.77 + epoch / 100)]
+    with open(path, 'a') as out:
+        out.write('\n'.join(lines) + '\n')
+    run = parse_log(path)
+    assert run.complete and run.unparseable_lines == 0
+    assert [r.val_acc for r in run.records] == pytest.approx([0.5, 0.6, 0.79, 0.80])
 
 
 def test_2016_log_parses(snapshot):
