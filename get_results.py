@@ -31,7 +31,7 @@ STATISTICS_RULES = (
     'median run\'s final training accuracy (mean +/- std, best over the runs)')
 
 EPILOG = '''\
-statistics: %s.
+%s.
 
 outputs: beside the logs <config>%s (the summary line, the median run's head, one line
 per epoch with training and testing loss and accuracy); in DIR: results.csv, results.md and
@@ -44,7 +44,7 @@ is unchanged is not rewritten (its modification time keeps telling when it last 
 --force rewrites every output.
 
 exit status: 0 results printed, 1 no training log found, 2 bad folder.''' % (
-    STATISTICS_RULES, RESULT_SUFFIX)
+    textwrap.fill('statistics: ' + STATISTICS_RULES, 92), RESULT_SUFFIX)
 
 
 # ---------------------------------------------------------------- finding and grouping
@@ -365,7 +365,7 @@ def write_outputs(report, force):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        description='Summarise the training runs under DIR: final test accuracy and error '
+        description='Summarise the training runs under DIR: final test accuracy and error\n'
                     'per configuration, result files, a CSV, a markdown table and curves.',
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('folder', nargs='?', metavar='DIR',
