@@ -1,0 +1,143 @@
+"""The deep-fusion networks as Gluon HybridBlocks.
+
+    net = get_net('cross', num_classes=10, depth=62, widen_factor=1)   # uninitialised
+    net.initialize(original_initializer())
+
+CIFAR-style networks (plain, resnet, half, side, cross, fuse3, fuse6, ensemble) take any
+input channel count and size (global average pooling head); `depth` is the depth of the
+equivalent plain network. The ImageNet networks (symbol_resnet, symbol_cross) need
+3x224x224 inputs and ignore depth and widen factor. Every network returns logits (the
+softmax belongs to the loss); `ensemble` returns a tuple of its 8 components' logits.
+
+Names (used by show_model.py): every op and parameter name contains `stem_` (stem),
+`g1_`.. `g3_` (`g4_` on ImageNet) inside a group, `short` in a shortcut conv unit,
+`line_` in a fuse3/fuse6 line conv, `left_` in an ensemble left conv, `fc_` in the
+classifier; every other conv is on a main (residual) path.
+"""
+import mxnet as mx
+
+from . import (cross, ensemble, fuse3, fuse6, half, plain, resnet, side, symbol_cross,
+               symbol_resnet)
+from .blocks import blocks_per_group
+
+__all__ = ['get_net', 'list_nets', 'IMAGENET_NETS', 'ALIASES', 'original_initializer',
+           'OriginalInit', 'count_params', 'blocks_per_group', 'resolve_name']
+
+# canonical name -> factory (the network modules keep their own names: network.cross, ...)
+_CIFAR_NETS = {
+    'plain': plain.plain, 'resnet': resnet.resnet, 'half': half.half, 'side': side.side,
+    'cross': cross.cross, 'fuse3': fuse3.fuse3, 'fuse6': fuse6.fuse6,
+    'ensemble': ensemble.ensemble,
+}
+_IMAGENET_FACTORIES = {'symbol_cross': symbol_cross.symbol_cross,
+                       'symbol_resnet': symbol_resnet.symbol_resnet}
+IMAGENET_NETS = tuple(sorted(_IMAGENET_FACTORIES))
+
+# alias -> canonical name (paper names)
+ALIASES = {
+    'dfn-mr': 'cross', 'merge-and-run': 'cross',
+    'dfn-il': 'half', 'dfn-il-noid': 'side',
+    'dfn-mr-50': 'symbol_cross', 'resnet-98': 'symbol_resnet',
+}
+
+
+def list_nets():
+    """Canonical network names, sorted."""
+    return sorted(list(_CIFAR_NETS) + list(_IMAGENET_FACTORIES))
+
+
+def resolve_name(name):
+    """The canonical name for `name` or an alias (case-insensitive; '-' and '_' alike)."""
+    key = str(name).strip().lower().replace('-', '_')
+    for canonical in list_nets():
+        if key == canonical:
+            return canonical
+    for alias, canonical in ALIASES.items():
+        if key == alias.replace('-', '_'):
+            return canonical
+    raise ValueError('unknown network %r; valid names: %s (aliases: %s)'
+                     % (name, ', '.join(list_nets()),
+                        ', '.join('%s=%s' % item for item in sorted(ALIASES.items()))))
+
+
+def _positive_int(what, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError('%s must be a positive integer, got %r' % (what, value))
+
+
+def get_net(name, num_classes=None, depth=None, widen_factor=1, **kwargs):
+    """An uninitialised network.
+
+    CIFAR-style nets: `num_classes` defaults to 10, `depth` to 62. ImageNet nets
+    (IMAGENET_NETS) default to 1000 classes and ignore `depth` and `widen_factor`.
+    Extra keyword arguments go to the network's factory (e.g. `prefix`, or
+    `wide_stem=True` for ensemble). Raises ValueError for an unknown name or a bad depth.
+    """
+    name = resolve_name(name)
+    if name in _IMAGENET_FACTORIES:
+        num_classes = 1000 if num_classes is None else num_classes
+        _positive_int('num_classes', num_classes)
+        return _IMAGENET_FACTORIES[name](num_classes=num_classes, **kwargs)
+    num_classes = 10 if num_classes is None else num_classes
+    depth = 62 if depth is None else depth
+    _positive_int('num_classes', num_classes)
+    _positive_int('widen_factor', widen_factor)
+    return _CIFAR_NETS[name](depth=depth, widen_factor=widen_factor,
+                             num_classes=num_classes, **kwargs)
+
+
+@mx.init.register
+class OriginalInit(mx.init.Initializer):
+    """The original's initialisation: the classifier (Dense, 2-D) weights Xavier uniform
+    (fan-in, magnitude 1); every other weight Xavier gaussian (fan-in, magnitude 2).
+
+    Gamma, beta, biases and BN running statistics keep Gluon's per-parameter initialisers
+    (gamma 1, beta 0, bias 0, running mean 0, running variance 1); should one reach this
+    initialiser, it gives the same values.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._classifier = mx.init.Xavier('uniform', 'in', 1)
+        self._conv = mx.init.Xavier('gaussian', 'in', 2)
+
+    def _init_weight(self, name, arr):
+        (self._classifier if len(arr.shape) == 2 else self._conv)._init_weight(name, arr)
+
+
+def original_initializer():
+    """The initializer of the original (see OriginalInit)."""
+    return OriginalInit()
+
+
+def count_params(net, input_shape):
+    """Number of learnable parameters of `net` (grad_req != 'null', so BN running
+    statistics are excluded; a shared parameter counts once).
+
+    `input_shape` is (C, H, W) or (N, C, H, W). Shapes come from symbolic shape inference:
+    nothing is initialised or allocated.
+    """
+    shape = tuple(input_shape)
+    if len(shape) == 3:
+        shape = (1,) + shape
+    params = net.collect_params()
+    known = {}
+    if any(0 in (p.shape or (0,)) for p in params.values()):
+        sym = net(mx.sym.var('data'))
+        if isinstance(sym, (list, tuple)):
+            sym = mx.sym.Group(list(sym))
+        arg_shapes, _, aux_shapes = sym.infer_shape(data=shape)
+        known = dict(zip(sym.list_arguments(), arg_shapes))
+        known.update(zip(sym.list_auxiliary_states(), aux_shapes))
+    total = 0
+    seen = set()
+    for p in params.values():
+        if p.grad_req == 'null' or id(p) in seen:
+            continue
+        seen.add(id(p))
+        shape_p = p.shape if p.shape and 0 not in p.shape else known[p.name]
+        n = 1
+        for s in shape_p:
+            n *= s
+        total += n
+    return total

@@ -1,0 +1,358 @@
+"""Tests of the network package: shapes, gradients, parameter counts, export, errors, init."""
+import json
+import os
+import re
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+
+import network
+from network import (IMAGENET_NETS, blocks_per_group, count_params, get_net, list_nets,
+                     original_initializer)
+
+CIFAR_NETS = [n for n in list_nets() if n not in IMAGENET_NETS]
+# the smallest valid depth, and a somewhat deeper one, per CIFAR network
+SMALL_DEPTH = {'plain': 5, 'resnet': 8, 'half': 14, 'side': 14, 'cross': 14,
+               'fuse3': 5, 'fuse6': 8, 'ensemble': 5}
+OTHER_DEPTH = {'plain': 11, 'resnet': 14, 'half': 26, 'side': 26, 'cross': 26,
+               'fuse3': 11, 'fuse6': 14, 'ensemble': 11}
+
+# the reference table of NETWORKS.md: (name, depth, widen factor, learnable parameters)
+PARAM_TABLE = [
+    ('cross', 110, 1, 1710426),
+    ('cross', 62, 4, 14851402),
+    ('cross', 98, 4, 24151882),
+    ('cross', 56, 1, 886234),
+    ('resnet', 110, 1, 1730714),
+    ('resnet', 56, 1, 855770),
+    ('half', 26, 1, 346650),
+    ('side', 26, 1, 343898),
+    ('plain', 26, 1, 366938),
+    ('fuse3', 20, 1, 295290),
+    ('fuse6', 26, 1, 392506),
+    ('ensemble', 20, 1, 295290),
+    ('symbol_resnet', None, 1, 45047464),
+    ('symbol_cross', None, 1, 46395048),
+]
+
+
+def outputs(y):
+    return list(y) if isinstance(y, (list, tuple)) else [y]
+
+
+def build(name, depth=None, widen_factor=1, num_classes=None, seed=0, **kwargs):
+    mx.random.seed(seed)
+    net = get_net(name, num_classes=num_classes, depth=depth, widen_factor=widen_factor,
+                  **kwargs)
+    net.initialize(original_initializer())
+    return net
+
+
+def data(shape, seed=1):
+    return mx.nd.array(np.random.RandomState(seed).randn(*shape).astype('float32'))
+
+
+def graph_nodes(net):
+    sym = net(mx.sym.var('data'))
+    if isinstance(sym, (list, tuple)):
+        sym = mx.sym.Group(list(sym))
+    return [n for n in json.loads(sym.tojson())['nodes'] if n['op'] != 'null']
+
+
+# ---- registry -----------------------------------------------------------------------------
+
+def test_list_nets():
+    names = list_nets()
+    assert names == sorted(names)
+    assert set(names) == {'plain', 'resnet', 'half', 'side', 'cross', 'fuse3', 'fuse6',
+                          'ensemble', 'symbol_cross', 'symbol_resnet'}
+    assert set(IMAGENET_NETS) == {'symbol_cross', 'symbol_resnet'}
+
+
+@pytest.mark.parametrize('alias, canonical', [
+    ('dfn-mr', 'cross'), ('DFN-MR', 'cross'), ('dfn_mr', 'cross'), ('dfn-il', 'half'),
+    ('dfn-mr-50', 'symbol_cross'), ('resnet-98', 'symbol_resnet'), ('symbol-cross', 'symbol_cross'),
+])
+def test_aliases(alias, canonical):
+    assert network.resolve_name(alias) == canonical
+    assert type(get_net(alias)) is type(get_net(canonical))
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError) as err:
+        get_net('densenet')
+    msg = str(err.value)
+    assert "'densenet'" in msg and '\n' not in msg
+    for name in list_nets():
+        assert name in msg
+    assert 'dfn-mr' in msg
+
+
+@pytest.mark.parametrize('name, depth, below, above', [
+    ('cross', 10, None, 14), ('half', 13, None, 14), ('resnet', 7, None, 8),
+    ('plain', 4, None, 5), ('fuse3', 3, None, 5), ('fuse6', 7, None, 8),
+    ('ensemble', 4, None, 5), ('cross', -3, None, 14),
+])
+def test_bad_depth_lists_nearest_valid(name, depth, below, above):
+    with pytest.raises(ValueError) as err:
+        get_net(name, depth=depth)
+    msg = str(err.value)
+    assert '\n' not in msg and name in msg and 'depth %d' % depth in msg
+    assert 'none below' in msg if below is None else '%d below' % below in msg
+    assert '%d above' % above in msg
+    get_net(name, depth=above)  # the suggestion is valid
+
+
+def test_depth_must_be_int():
+    with pytest.raises(ValueError, match='integer'):
+        get_net('cross', depth=62.0)
+
+
+@pytest.mark.parametrize('kwargs', [{'num_classes': 0}, {'widen_factor': 0},
+                                    {'widen_factor': 1.5}])
+def test_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        get_net('cross', **kwargs)
+
+
+def test_blocks_per_group():
+    assert blocks_per_group(62, 4) == [5, 5, 5]
+    assert blocks_per_group(56, 4) == [4, 4, 5]
+    assert blocks_per_group(110, 2) == [18, 18, 18]
+    assert blocks_per_group(26, 1) == [8, 8, 8]
+    with pytest.raises(ValueError, match='14 above'):
+        blocks_per_group(13, 4, 'cross')
+    assert get_net('cross', depth=56).blocks == [4, 4, 5]
+    assert get_net('cross', depth=62).blocks == [5, 5, 5]
+    assert get_net('cross').blocks == [5, 5, 5]   # default depth 62
+    assert get_net('fuse3', depth=26).block_depth == 8
+    assert get_net('fuse6', depth=26).block_depth == 4
+
+
+def test_defaults_and_uninitialised():
+    net = get_net('cross')
+    param = next(iter(net.collect_params().values()))
+    with pytest.raises(RuntimeError):
+        param.data()
+    fc = [p for n, p in net.collect_params().items() if n.endswith('fc_weight')][0]
+    net.initialize()
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    assert fc.shape == (10, 64)
+    imagenet = get_net('symbol_cross', depth=3, widen_factor=7)  # depth and w ignored
+    assert count_params(imagenet, (3, 224, 224)) == 46395048
+
+
+# ---- parameter counts ----------------------------------------------------------------------
+
+@pytest.mark.parametrize('name, depth, widen, expected', PARAM_TABLE,
+                         ids=['%s-d%s-w%d' % row[:3] for row in PARAM_TABLE])
+def test_param_table(name, depth, widen, expected):
+    shape = (3, 224, 224) if name in IMAGENET_NETS else (3, 32, 32)
+    assert count_params(get_net(name, depth=depth, widen_factor=widen), shape) == expected
+
+
+def test_count_params_initialised_excludes_running_stats():
+    net = build('resnet', depth=8)
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    learnable = sum(p.data().size for p in net.collect_params().values()
+                    if p.grad_req != 'null')
+    total = sum(p.data().size for p in net.collect_params().values())
+    assert count_params(net, (1, 3, 32, 32)) == learnable < total
+
+
+# ---- forward / backward ------------------------------------------------------------------
+
+FORWARD_CASES = ([(n, SMALL_DEPTH[n], 1, (2, 3, 32, 32)) for n in CIFAR_NETS] +
+                 [(n, OTHER_DEPTH[n], 2, (2, 1, 28, 28)) for n in CIFAR_NETS])
+
+
+@pytest.mark.parametrize('name, depth, widen, shape', FORWARD_CASES,
+                         ids=['%s-d%d-w%d-%dx%d' % (c[0], c[1], c[2], c[3][1], c[3][2])
+                              for c in FORWARD_CASES])
+def test_forward_shape(name, depth, widen, shape):
+    net = build(name, depth, widen, num_classes=7)
+    ys = outputs(net(data(shape)))
+    assert len(ys) == (8 if name == 'ensemble' else 1)
+    for y in ys:
+        assert y.shape == (shape[0], 7)
+        assert np.isfinite(y.asnumpy()).all()
+
+
+@pytest.mark.parametrize('name', CIFAR_NETS)
+def test_every_parameter_gets_gradient(name):
+    net = build(name, SMALL_DEPTH[name])
+    x, label = data((2, 3, 32, 32)), mx.nd.array([3, 5])
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    with autograd.record():
+        loss = sum(loss_fn(y, label).sum() for y in outputs(net(x)))
+    loss.backward()
+    for pname, p in net.collect_params().items():
+        if p.grad_req == 'null':
+            continue
+        grad = p.grad().asnumpy()
+        assert np.isfinite(grad).all(), pname
+        assert np.abs(grad).sum() > 0, '%s got no gradient' % pname
+
+
+# ---- export / import ---------------------------------------------------------------------
+
+def roundtrip(net, x, path):
+    net.hybridize()
+    expected = [y.asnumpy() for y in outputs(net(x))]
+    net.export(str(path / 'net'))
+    loaded = gluon.SymbolBlock.imports(str(path / 'net-symbol.json'), ['data'],
+                                       str(path / 'net-0000.params'))
+    got = [y.asnumpy() for y in outputs(loaded(x))]
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    return expected
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+@pytest.mark.parametrize('name', CIFAR_NETS)
+def test_export_import_roundtrip(name, tmp_path):
+    net = build(name, OTHER_DEPTH[name])
+    x = data((2, 3, 32, 32))
+    eager = [y.asnumpy() for y in outputs(net(x))]
+    hybrid = roundtrip(net, x, tmp_path)
+    for a, b in zip(eager, hybrid):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+@pytest.mark.parametrize('name', IMAGENET_NETS)
+def test_imagenet_forward_and_roundtrip(name, tmp_path):
+    # the head pools a 7x7 map with a 7x7 kernel: 224x224 inputs are needed
+    net = build(name)
+    (y,) = roundtrip(net, data((1, 3, 224, 224)), tmp_path)
+    assert y.shape == (1, 1000) and np.isfinite(y).all()
+
+
+# ---- ensemble ----------------------------------------------------------------------------
+
+def separate_component(net, x, i):
+    """Component i as its own pass: right path in group g iff bit g of i is set."""
+    y = net.stem(x)
+    for g, group in enumerate(net.groups):
+        y = mx.nd.relu(group.right(y) if (i >> g) & 1 else group.left(y))
+    return net.output(y)
+
+
+@pytest.mark.parametrize('train', [False, True])
+def test_ensemble_tree_equals_separate_passes(train):
+    net = build('ensemble', 8)
+    x = data((2, 3, 32, 32))
+    with autograd.record(train_mode=train):
+        tree = [y.asnumpy() for y in net(x)]
+        single = [separate_component(net, x, i).asnumpy() for i in range(8)]
+    assert len(tree) == 8
+    for i in range(8):
+        np.testing.assert_allclose(tree[i], single[i], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(tree[0], tree[7])
+
+
+def test_ensemble_structure_and_sharing():
+    net = get_net('ensemble', depth=26)
+    assert net.blocks == [8, 8, 8]
+    # the stem has 16 channels whatever w is (quirk); wide_stem=True corrects it
+    for wide, stem_channels in ((False, 16), (True, 32)):
+        net = build('ensemble', 8, 2, wide_stem=wide)
+        net(mx.nd.zeros((1, 3, 32, 32)))
+        stem = [p for n, p in net.collect_params().items() if 'stem_' in n and
+                n.endswith('weight')][0]
+        assert stem.shape[0] == stem_channels
+    # shared weights: the 8 components together have the parameters of one fuse3
+    assert (count_params(get_net('ensemble', depth=20, widen_factor=2), (3, 32, 32)) >
+            count_params(get_net('ensemble', depth=20), (3, 32, 32)))
+
+
+# ---- names (show_model.py labels the picture from them) -------------------------------------
+
+@pytest.mark.parametrize('name', list_nets())
+def test_names(name):
+    net = get_net(name, depth=OTHER_DEPTH.get(name))
+    groups = ('g1_', 'g2_', 'g3_', 'g4_') if name in IMAGENET_NETS else ('g1_', 'g2_', 'g3_')
+    roles = ('stem_', 'fc_') + groups
+    for pname in net.collect_params():
+        assert sum(r in pname for r in roles) == 1, pname
+    convs = [n for n in graph_nodes(net) if n['op'] == 'Convolution']
+    assert sum('stem_' in n['name'] for n in convs) == 1
+    for group in groups:
+        assert any(group in n['name'] for n in convs)
+    for n in convs:
+        kernel = n['attrs']['kernel']
+        if 'short' in n['name']:
+            assert kernel == '(1, 1)' and n['attrs']['stride'] == '(2, 2)', n['name']
+        if 'line_' in n['name'] or 'left_' in n['name']:
+            assert kernel == '(3, 3)', n['name']
+    fcs = [n for n in graph_nodes(net) if n['op'] == 'FullyConnected']
+    assert fcs and all('fc_' in n['name'] for n in fcs)
+    line = [n['name'] for n in convs if 'line_' in n['name']]
+    left = [n['name'] for n in convs if 'left_' in n['name']]
+    assert bool(line) == (name in ('fuse3', 'fuse6'))
+    assert bool(left) == (name == 'ensemble')
+    if name in ('fuse3', 'fuse6'):
+        # the very first block of g1 has a line conv although the channels do not change
+        assert any('g1_b1_line_' in n for n in line)
+
+
+def test_cross_conv_order_and_shortcuts():
+    net = get_net('cross', depth=26)
+    convs = [n['name'] for n in graph_nodes(net) if n['op'] == 'Convolution']
+    main = [n for n in convs if not re.search('stem_|short', n)]
+    assert len(main) == 24  # R01..R24 of the original picture
+    # R01, R02: stream 1 of block 1; R03, R04: stream 2
+    assert ['g1_b1_res1_c1', 'g1_b1_res1_c2', 'g1_b1_res2_c1', 'g1_b1_res2_c2'] == \
+        [re.search('g1_b1_res[12]_c[12]', n).group(0) for n in main[:4]]
+    assert [n for n in convs if 'short' in n] and \
+        {re.search('short[12]_', n).group(0) for n in convs if 'short' in n} == \
+        {'short1_', 'short2_'}
+    # the last block ends with one 3-input sum
+    sums = [n for n in graph_nodes(net) if n['op'] == 'add_n']
+    assert len(sums) == 1 and 'g3_b2_' in sums[0]['name'] and len(sums[0]['inputs']) == 3
+
+
+def test_half_uses_one_sum_per_block():
+    net = get_net('half', depth=26)
+    sums = [n for n in graph_nodes(net) if n['op'] == 'add_n']
+    assert len(sums) == 6 and all(len(n['inputs']) == 3 for n in sums)
+
+
+# ---- initialisation -----------------------------------------------------------------------
+
+def test_original_initializer_statistics():
+    net = build('resnet', depth=8, widen_factor=4, seed=3)
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    seen = set()
+    for pname, p in net.collect_params().items():
+        a = p.data().asnumpy()
+        if pname.endswith('fc_weight'):
+            # MXNet's Xavier: uniform on [-c, c], c = sqrt(magnitude / fan_in), magnitude 1
+            bound = np.sqrt(1.0 / a.shape[1])
+            assert np.abs(a).max() <= bound and np.abs(a).max() > 0.95 * bound
+            assert abs(a.std() - bound / np.sqrt(3)) < 0.1 * bound / np.sqrt(3)
+            seen.add('fc')
+        elif pname.endswith('weight'):
+            assert a.ndim == 4
+            if a.size > 100000:  # gaussian, std sqrt(magnitude / fan_in), magnitude 2
+                std = np.sqrt(2.0 / np.prod(a.shape[1:]))
+                assert abs(a.std() - std) < 0.02 * std and abs(a.mean()) < 0.02 * std
+                seen.add('conv')
+        elif pname.endswith(('gamma', 'running_var')):
+            assert (a == 1).all(), pname
+            seen.add('ones')
+        elif pname.endswith(('beta', 'bias', 'running_mean')):
+            assert (a == 0).all(), pname
+            seen.add('zeros')
+        else:
+            raise AssertionError('unexpected parameter %s' % pname)
+    assert seen == {'fc', 'conv', 'ones', 'zeros'}
+
+
+def test_original_initializer_is_registered():
+    init = original_initializer()
+    assert isinstance(mx.init.create(json.loads(init.dumps())[0]), network.OriginalInit)
+    assert os.path.basename(network.__file__) == '__init__.py'
