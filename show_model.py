@@ -332,23 +332,27 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def prepare_out(folder):
+    """Create the output folder if needed; a UserError when it cannot be written."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise UserError('cannot create the output folder %s: %s'
+                        % (folder, err.strerror or err))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError('cannot write to the output folder %s' % folder)
+
+
 def main(argv=None):
     args = parse_args(argv)
     dot = find_dot()
     net, shape, stem = make_net(args)
+    prepare_out(args.out)
+    path = os.path.join(args.out, '%s.%s' % (stem, args.format))
 
     import network
     graph = build_graph(trace(net))
-    count = network.count_params(net, shape)
-    print(format_params(count))
-
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as err:
-        raise UserError('cannot create the output folder %s: %s' % (args.out, err.strerror))
-    if not os.access(args.out, os.W_OK | os.X_OK):
-        raise UserError('cannot write to the output folder %s' % args.out)
-    path = os.path.join(args.out, '%s.%s' % (stem, args.format))
+    print(format_params(network.count_params(net, shape)))
     render(to_dot(graph), path, args.format, dot)
     print('wrote %s' % path)
     return 0
