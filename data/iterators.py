@@ -1,0 +1,253 @@
+"""The training and validation iterators over record files, shared by both training scripts.
+
+    train_it, val_it = get_iterators(dataset='cifar10', data_dir='data/cifar10', ...)
+    for data, label in train_it: ...   # float32 NDArrays on the CPU, (N, C, H, W) and (N,)
+
+MXNet's ImageRecordIter decodes and normalises ((pixel - mean) / std per channel). For the
+small data sets the augmentation (pad, crop, mirror) runs here on the normalised batch so the
+padding can carry each channel's mean colour, which stock MXNet cannot. ImageNet's scale,
+aspect-ratio and HSL jitter are ImageRecordIter's own options.
+
+Training: shuffled, full batches (wrap-around within the part, as the original's
+round_batch), order and augmentation a function of (seed, epoch, part) only: each pass builds
+a fresh reader seeded for its epoch. Validation: in order, every record of the part once, the
+last batch short.
+"""
+import math
+import os
+import re
+
+import mxnet as mx
+import numpy as np
+
+from common.errors import UserError
+from data.augment import CropMirror, centre_crop, padding_fill
+from data.datasets import DATASETS
+from data.recordfile import RecordFile, read_meta
+
+# The original's aug type 1 pads every side by 4 pixels.
+PAD = 4
+
+# TRAINING.md: a 480-pixel short side becomes 256..480, aspect jitter, 224 crop, mirror, HSL.
+IMAGENET_TRAIN_AUGMENT = dict(rand_crop=True, rand_mirror=True, min_random_scale=0.533,
+                              max_random_scale=1.0, min_img_size=256, max_aspect_ratio=0.25,
+                              random_h=36, random_s=50, random_l=50)
+IMAGENET_VAL_AUGMENT = dict(min_random_scale=0.533, max_random_scale=0.533)
+
+
+def _record_iter_options():
+    """The option names ImageRecordIter documents: the only ones it really reads."""
+    doc = mx.io.ImageRecordIter.__doc__
+    doc = doc.decode() if isinstance(doc, bytes) else doc
+    return frozenset(re.findall(r'^(\w+) : ', doc, re.MULTILINE))
+
+
+RECORD_ITER_OPTIONS = _record_iter_options()
+
+
+def record_iter(**options):
+    """mx.io.ImageRecordIter, but an option it does not know is an error, not a silent no-op."""
+    unknown = sorted(set(options) - RECORD_ITER_OPTIONS)
+    if unknown:
+        raise TypeError('ImageRecordIter has no option %s' % ', '.join(unknown))
+    return mx.io.ImageRecordIter(**options)
+
+
+def default_threads(dataset):
+    """Decoding threads: small images need one or two; ImageNet JPEGs want every spare core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    if dataset == 'imagenet':
+        return max(1, min(cores - 1, 16))
+    return max(1, min(2, cores // 2))
+
+
+def epoch_seeds(seed, epoch, num_parts, part_index):
+    """Independent seeds for the reader's shuffle and for the augmentation of one epoch."""
+    state = np.random.SeedSequence([seed, epoch, num_parts, part_index]).generate_state(2)
+    return int(state[0] % 2 ** 31), int(state[1])
+
+
+class _Batches:
+    """What both iterators share: the record file, its part and the reader's options."""
+
+    def __init__(self, record, reader_options, batch_size, num_parts, part_index):
+        self.record = record
+        self.batch_size = batch_size
+        self.num_parts, self.part_index = num_parts, part_index
+        self.num_examples = record.part_size(num_parts, part_index)
+        self._reader_options = dict(reader_options, path_imgrec=record.rec_path,
+                                    path_imgidx=record.idx_path, batch_size=batch_size,
+                                    num_parts=num_parts, part_index=part_index)
+
+    def _reader(self, **options):
+        return record_iter(**dict(self._reader_options, **options))
+
+
+class TrainIterator(_Batches):
+    """Shuffled, augmented, full batches; `len()` batches per pass, the same on every part."""
+
+    def __init__(self, record, reader_options, batch_size, num_parts, part_index, seed,
+                 augment=None, reader_augment=None):
+        super().__init__(record, reader_options, batch_size, num_parts, part_index)
+        self.seed = seed
+        self._augment = augment
+        self._reader_augment = reader_augment or {}
+        # Every part counts the largest part's batches, so dist_sync workers stay in step.
+        largest_part = -(-record.count // num_parts)
+        self._num_batches = math.ceil(largest_part / batch_size)
+        self._epoch = 0
+
+    def __len__(self):
+        return self._num_batches
+
+    def set_epoch(self, epoch):
+        """The next pass shows epoch `epoch`: resuming there reproduces an uninterrupted run."""
+        self._epoch = int(epoch)
+
+    def __iter__(self):
+        epoch = self._epoch
+        self._epoch += 1
+        return self._epoch_batches(epoch)
+
+    def _epoch_batches(self, epoch):
+        shuffle_seed, augment_seed = epoch_seeds(self.seed, epoch, self.num_parts,
+                                                 self.part_index)
+        options = dict(self._reader_augment, shuffle=True, seed=shuffle_seed, round_batch=True)
+        if self._reader_augment:
+            options['seed_aug'] = augment_seed % 2 ** 31
+        reader = self._reader(**options)
+        rng = np.random.default_rng(augment_seed)
+        for _ in range(self._num_batches):
+            try:
+                batch = reader.next()
+            except StopIteration:
+                # A part smaller than the largest one reads on into its next shuffle.
+                reader.reset()
+                batch = reader.next()
+            data = batch.data[0]
+            if self._augment is not None:
+                data = mx.nd.array(self._augment(data.asnumpy(), rng), ctx=mx.cpu())
+            else:
+                data = data.as_in_context(mx.cpu())
+            yield data, batch.label[0].as_in_context(mx.cpu())
+
+
+class ValIterator(_Batches):
+    """Every record of the part exactly once per pass, in order, the last batch short."""
+
+    def __init__(self, record, reader_options, batch_size, num_parts, part_index,
+                 crop_size=None, reader_augment=None):
+        super().__init__(record, reader_options, batch_size, num_parts, part_index)
+        self._crop_size = crop_size
+        self._reader_augment = reader_augment or {}
+
+    def __len__(self):
+        return math.ceil(self.num_examples / self.batch_size)
+
+    def set_epoch(self, epoch):
+        """Validation is the same every epoch; kept so both iterators answer alike."""
+
+    def __iter__(self):
+        reader = self._reader(shuffle=False, round_batch=False, **self._reader_augment)
+        left = self.num_examples
+        for batch in reader:
+            if left == 0:
+                raise RuntimeError('%s: MXNet read more records for part %d/%d than its '
+                                   'index gives it' % (self.record.rec_path, self.part_index,
+                                                       self.num_parts))
+            # The reader fills a short last batch with stale records and reports pad=0.
+            take = min(left, self.batch_size)
+            left -= take
+            data, label = batch.data[0][:take], batch.label[0][:take]
+            if self._crop_size:
+                data = mx.nd.array(centre_crop(data.asnumpy(), self._crop_size), ctx=mx.cpu())
+            else:
+                data = data.as_in_context(mx.cpu())
+            yield data, label.as_in_context(mx.cpu())
+        if left:
+            raise RuntimeError('%s: MXNet read %d records fewer than the index gives part %d/%d'
+                               % (self.record.rec_path, left, self.part_index, self.num_parts))
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise UserError('%s must be a positive integer, not %r' % (name, value))
+    return int(value)
+
+
+def _normalisation(mean, std):
+    """ImageRecordIter's per-channel mean/std options (a grey image reads the red ones)."""
+    options = {}
+    for channel, m, s in zip('rgb', mean, std):
+        options['mean_' + channel], options['std_' + channel] = float(m), float(s)
+    return options
+
+
+def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_type=None,
+                  data_shape=None, train_rec=None, val_rec=None, num_parts=1, part_index=0,
+                  seed=0, threads=None, num_classes=None):
+    """(train_it, val_it) over `data_dir`/`train_rec` and `val_rec` (defaults: the table's).
+
+    aug_type: 0 none, 1 pad 4 + random crop + mirror, 2 random crop + mirror (default: the
+    data set's). data_shape: the square side the network sees (default: the data set's).
+    threads: decoding threads (default: default_threads(dataset)).
+    """
+    if dataset not in DATASETS:
+        raise UserError('unknown data set %r; choose one of %s'
+                        % (dataset, ', '.join(sorted(DATASETS))))
+    spec = DATASETS[dataset]
+    batch_size = _positive_int('batch size', batch_size)
+    test_batch_size = _positive_int('test batch size', test_batch_size)
+    num_parts = _positive_int('number of parts', num_parts)
+    if not 0 <= part_index < num_parts:
+        raise UserError('part index %r is outside 0..%d' % (part_index, num_parts - 1))
+    aug_type = spec['aug_type'] if aug_type is None else aug_type
+    if aug_type not in (0, 1, 2):
+        raise UserError('augmentation type must be 0, 1 or 2, not %r' % (aug_type,))
+    size = _positive_int('data shape', spec['data_shape'] if data_shape is None else data_shape)
+    threads = _positive_int('threads', default_threads(dataset) if threads is None else threads)
+    num_classes = _positive_int('number of classes', num_classes or spec['num_classes'])
+    if not os.path.isdir(data_dir):
+        raise UserError('data folder %s not found; run `python -m data.prepare %s` or pass '
+                        'the right --data-dir' % (data_dir, dataset))
+
+    meta = read_meta(data_dir)
+    train = RecordFile(os.path.join(data_dir, train_rec or spec['train_rec']), num_classes, meta)
+    val = RecordFile(os.path.join(data_dir, val_rec or spec['val_rec']), num_classes, meta)
+    for record in (train, val):
+        if record.part_size(num_parts, part_index) == 0:
+            raise UserError('%s has %d records: too few for %d parts'
+                            % (record.rec_path, record.count, num_parts))
+
+    options = dict(_normalisation(spec['mean'], spec['std']), preprocess_threads=threads,
+                   verbose=False)
+    parts = dict(num_parts=num_parts, part_index=part_index)
+    if dataset == 'imagenet':
+        options['data_shape'] = (3, size, size)
+        train_augment = IMAGENET_TRAIN_AUGMENT if aug_type else IMAGENET_VAL_AUGMENT
+        return (TrainIterator(train, options, batch_size, seed=seed,
+                              reader_augment=train_augment, **parts),
+                ValIterator(val, options, test_batch_size,
+                            reader_augment=IMAGENET_VAL_AUGMENT, **parts))
+
+    channels, height, width = (meta or {}).get('image_shape') or \
+        (spec['channels'], spec['data_shape'], spec['data_shape'])
+    if channels != len(spec['mean']) or height != width:
+        raise UserError('%s holds %dx%dx%d images; %s needs square images with %d channels'
+                        % (data_dir, channels, height, width, dataset, len(spec['mean'])))
+    if size > height:
+        raise UserError('data shape %d is larger than the %dx%d images of %s'
+                        % (size, height, width, dataset))
+    options['data_shape'] = (channels, height, height)
+    augment = None
+    if aug_type:
+        augment = CropMirror(height, size, PAD if aug_type == 1 else 0, mirror=True,
+                             fill=padding_fill(spec['mean'], spec['std']))
+    elif size < height:
+        augment = lambda batch, rng: centre_crop(batch, size)  # noqa: E731
+    return (TrainIterator(train, options, batch_size, seed=seed, augment=augment, **parts),
+            ValIterator(val, options, test_batch_size, crop_size=size if size < height else None,
+                        **parts))

@@ -1,0 +1,85 @@
+"""Prepare a data set as the record files the training scripts read.
+
+    python -m data.prepare <dataset> [--source PATH] [--out DIR] [--force] [--workers N]
+
+Writes `<out>/train.rec`, `test.rec` and their `.idx` (ImageNet: `imagenet_train.rec`,
+`imagenet_val.rec` and im2rec-style `.lst` files), and `dataset.json` beside them: counts,
+class names, image shape, per-channel mean and std of the training images. Default output:
+data/<dataset>/. A finished data set is left alone unless --force. Downloads (checked against
+the official md5) are kept in <out>/downloads/.
+"""
+import argparse
+import os
+import sys
+import time
+
+from common.errors import UserError, run_main
+from data.recwriter import is_finished
+
+DATA_DIR = os.path.dirname(os.path.abspath(__file__))
+SOURCES = {
+    'fashion-mnist': 'folder with the four official IDX .gz files (default: %s if there, '
+                     'else download)',
+    'cifar10': 'cifar-10-python.tar.gz or its folder (default: download)',
+    'cifar100': 'cifar-100-python.tar.gz or its folder (default: download)',
+    'svhn': 'folder with train_32x32.mat, test_32x32.mat, extra_32x32.mat (default: download)',
+    'imagenet': 'folder with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (required)',
+}
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad flags end like every other bad input: one `error: ...` line, exit code 2."""
+
+    def error(self, message):
+        raise UserError('%s (see python -m data.prepare --help)' % message)
+
+
+def parse_args(argv):
+    parser = _OneLineParser(prog='python -m data.prepare', description=__doc__.split('\n')[0])
+    parser.add_argument('dataset', choices=sorted(SOURCES))
+    parser.add_argument('--source', help='; '.join('%s: %s' % item for item in sorted(
+        SOURCES.items())).replace('%s', '/usr/share/datasets/fashion-mnist'))
+    parser.add_argument('--out', help='output folder (default: data/<dataset>/)')
+    parser.add_argument('--force', action='store_true', help='redo a finished data set')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='encoding processes (default: one per core)')
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error('--workers must be at least 1')
+    if args.source is not None and not os.path.exists(args.source):
+        raise UserError('source %s not found; pass an existing %s' % (
+            args.source, SOURCES[args.dataset].split(' (')[0]))
+    return args
+
+
+def convert(dataset, source, out_dir, workers):
+    # Imported here so that `--help` and flag errors stay fast.
+    if dataset == 'fashion-mnist':
+        from data import fashion_mnist
+        return fashion_mnist.convert(source, out_dir, workers=workers)
+    if dataset in ('cifar10', 'cifar100'):
+        from data import cifar
+        return cifar.convert(dataset, source, out_dir, workers=workers)
+    if dataset == 'svhn':
+        from data import svhn
+        return svhn.convert(source, out_dir, workers=workers)
+    from data import imagenet
+    return imagenet.convert(source, out_dir, workers=workers)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out_dir = args.out or os.path.join(DATA_DIR, args.dataset)
+    if is_finished(out_dir) and not args.force:
+        print('%s is already prepared in %s; pass --force to redo it' % (args.dataset, out_dir))
+        return 0
+    start = time.time()
+    meta = convert(args.dataset, args.source, out_dir, args.workers)
+    counts = ', '.join('%d %s' % (n, split) for split, n in meta['counts'].items())
+    print('%s: %s records in %s (%.1f s)' % (args.dataset, counts, out_dir,
+                                              time.time() - start))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_main(main))

@@ -1,0 +1,183 @@
+"""Writing a data set's record files: staged, encoded in worker processes, moved in at the end.
+
+Every file is written under `<out>/.partial/` and renamed into `<out>/` only when all of them
+are complete; the JSON that marks a data set as finished is written last. An interrupted or
+failed run therefore never leaves files that look finished.
+"""
+import json
+import multiprocessing
+import os
+import shutil
+
+import cv2
+import mxnet as mx
+import numpy as np
+from tqdm import tqdm
+
+from common.errors import UserError
+from data.recordfile import META_NAME
+
+# Small images are stored losslessly so the records decode to the official pixels exactly.
+PNG_COMPRESSION = 3
+_CHUNK = 2000
+
+
+def default_workers():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def is_finished(out_dir):
+    """True when the JSON is there and every record file it lists has its recorded size."""
+    path = os.path.join(out_dir, META_NAME)
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+        return all(os.path.getsize(os.path.join(out_dir, name)) == entry['bytes']
+                   and os.path.isfile(os.path.join(out_dir, entry['index']))
+                   for name, entry in meta['files'].items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+class Staging:
+    """A folder for the files of one run; `commit` moves them in, leaving it aborts."""
+
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+        self.dir = os.path.join(out_dir, '.partial')
+
+    def __enter__(self):
+        try:
+            os.makedirs(self.out_dir, exist_ok=True)
+            shutil.rmtree(self.dir, ignore_errors=True)  # left by a killed run
+            os.makedirs(self.dir)
+        except OSError as err:
+            raise UserError('cannot write to %s (%s)' % (self.out_dir, err.strerror)) from None
+        return self
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def commit(self, meta):
+        """Move every staged file into place, then write the JSON that says it is finished."""
+        final_meta = os.path.join(self.out_dir, META_NAME)
+        if os.path.exists(final_meta):
+            os.remove(final_meta)
+        for name in sorted(os.listdir(self.dir)):
+            os.replace(self.path(name), os.path.join(self.out_dir, name))
+        with open(self.path(META_NAME), 'w') as f:
+            json.dump(meta, f, indent=1)
+            f.write('\n')
+        os.replace(self.path(META_NAME), final_meta)
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ChannelStats:
+    """Per-channel mean and std of 0-255 pixels, accumulated in float64."""
+
+    def __init__(self, channels):
+        self.sums = np.zeros(channels)
+        self.squares = np.zeros(channels)
+        self.pixels = 0
+
+    def add(self, sums, squares, pixels):
+        self.sums += sums
+        self.squares += squares
+        self.pixels += pixels
+
+    def result(self):
+        mean = self.sums / self.pixels
+        std = np.sqrt(np.maximum(self.squares / self.pixels - mean ** 2, 0))
+        return [round(float(m), 3) for m in mean], [round(float(s), 3) for s in std]
+
+
+def image_sums(images):
+    """Per-channel pixel sums, sums of squares and pixel count of uint8 (N, H, W[, 3]) images."""
+    values = images.reshape(-1, images.shape[3] if images.ndim == 4 else 1).astype(np.float64)
+    return values.sum(0), np.einsum('ij,ij->j', values, values), len(values)
+
+
+def _encode_chunk(task):
+    """Worker: PNG records of RGB or grey uint8 images, and their channel sums."""
+    images, labels, first_key, source_ids = task
+    cv2.setNumThreads(1)
+    records = []
+    for i, image in enumerate(images):
+        if image.ndim == 3:
+            image = image[:, :, ::-1]  # OpenCV encodes BGR; MXNet decodes back to RGB
+        header = mx.recordio.IRHeader(0, float(labels[i]), first_key + i, int(source_ids[i]))
+        ok, buf = cv2.imencode('.png', np.ascontiguousarray(image),
+                               [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+        assert ok, 'PNG encoding failed'
+        records.append(mx.recordio.pack(header, buf.tobytes()))
+    return records, image_sums(images)
+
+
+def worker_pool(workers):
+    # fork: the children start at once with the parent's imports (mxnet, cv2) loaded.
+    return multiprocessing.get_context('fork').Pool(workers or default_workers())
+
+
+class RecordSink:
+    """One .rec/.idx pair being written; `summary()` is its entry in the JSON."""
+
+    def __init__(self, staging, rec_name):
+        self.rec_name = rec_name
+        self.idx_name = os.path.splitext(rec_name)[0] + '.idx'
+        self._rec_path = staging.path(rec_name)
+        self._writer = mx.recordio.MXIndexedRecordIO(staging.path(self.idx_name),
+                                                     self._rec_path, 'w')
+        self.count = 0
+        self.label_min, self.label_max = float('inf'), float('-inf')
+
+    def write(self, record, label):
+        self._writer.write_idx(self.count, record)
+        self.count += 1
+        self.label_min = min(self.label_min, float(label))
+        self.label_max = max(self.label_max, float(label))
+
+    def close(self):
+        self._writer.close()
+
+    def summary(self):
+        return dict(count=self.count, bytes=os.path.getsize(self._rec_path),
+                    index=self.idx_name, label_min=self.label_min, label_max=self.label_max)
+
+
+def write_image_array(staging, rec_name, images, labels, order=None, workers=None, desc=None):
+    """Write uint8 RGB (N, H, W, 3) or grey (N, H, W) images as PNG records in `order`.
+
+    Record i holds images[order[i]]; its header's id is i and id2 the source index.
+    Returns (the file's JSON entry, per-channel mean, per-channel std).
+    """
+    count = len(images)
+    order = np.arange(count) if order is None else np.asarray(order)
+    channels = images.shape[3] if images.ndim == 4 else 1
+    stats = ChannelStats(channels)
+    sink = RecordSink(staging, rec_name)
+
+    def tasks():
+        for start in range(0, count, _CHUNK):
+            ids = order[start:start + _CHUNK]
+            yield images[ids], labels[ids], start, ids
+
+    pool = worker_pool(workers) if (workers or default_workers()) > 1 else None
+    try:
+        chunks = pool.imap(_encode_chunk, tasks()) if pool else map(_encode_chunk, tasks())
+        with tqdm(total=count, unit='img', desc=desc or rec_name) as bar:
+            for records, sums in chunks:
+                for record in records:
+                    sink.write(record, labels[order[sink.count]])
+                stats.add(*sums)
+                bar.update(len(records))
+    finally:
+        if pool:
+            pool.terminate()
+        sink.close()
+    mean, std = stats.result()
+    return sink.summary(), mean, std
