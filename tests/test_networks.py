@@ -264,9 +264,12 @@ def test_ensemble_structure_and_sharing():
         stem = [p for n, p in net.collect_params().items() if 'stem_' in n and
                 n.endswith('weight')][0]
         assert stem.shape[0] == stem_channels
-    # shared weights: the 8 components together have the parameters of one fuse3
-    assert (count_params(get_net('ensemble', depth=20, widen_factor=2), (3, 32, 32)) >
-            count_params(get_net('ensemble', depth=20), (3, 32, 32)))
+    # all weights shared: the 8 components together have the parameters of the one
+    # three-block skip network they come from (fuse3 with one block per group)
+    for depth in (20, 26):
+        assert get_net('fuse3', depth=depth).blocks == [1, 1, 1]
+        assert (count_params(get_net('ensemble', depth=depth), (3, 32, 32)) ==
+                count_params(get_net('fuse3', depth=depth), (3, 32, 32)))
 
 
 # ---- names (show_model.py labels the picture from them) -------------------------------------
