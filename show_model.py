@@ -3,6 +3,9 @@
 
     python show_model.py --network=half --depth=26            # visualize/half_d26.png
     python show_model.py --network=cross --depth=26 --format svg --out /tmp/
+    python show_model.py --network=symbol_cross                # visualize/symbol_cross.png
+
+Paper names work too (`dfn-mr` is cross, `dfn-il` half); files take the canonical name.
 
 The picture runs from a text node "Input" at the top down to the classifier. Only the
 convolutions and the classifier are boxes, filled by group without a border (ColorBrewer
@@ -278,7 +281,10 @@ def render(dot_source, path, fmt, dot=None):
 def make_net(args):
     """The network the flags name, its input shape and its file stem."""
     import network
-    name = args.network
+    try:
+        name = network.resolve_name(args.network)    # paper names are aliases
+    except ValueError as err:
+        raise UserError(str(err))
     imagenet = name in network.IMAGENET_NETS
     if args.widen_factor < 1:
         raise UserError('--widen-factor must be at least 1 (got %d)' % args.widen_factor)
