@@ -179,8 +179,8 @@ def build_graph(symbol_json, merge_sums=True):
             memo[i] = found
         return memo[i]
 
-    def ancestry(i, seen):
-        stack = [i]
+    def ancestry(starts):
+        seen, stack = set(), list(starts)
         while stack:
             k = stack.pop()
             if k not in seen:
@@ -188,18 +188,16 @@ def build_graph(symbol_json, merge_sums=True):
                 stack.extend(sources(k))
         return seen
 
-    graph = Graph()
+    # One copy of the drawing per output when there are several (the ensemble's columns);
+    # the input node is drawn once, above everything.
     head_kept = [[h] if h in info else sources(h) for h in heads]
-    if len(heads) == 1:
-        copies = [('', ancestry_of(head_kept[0], ancestry))]
-    else:
-        copies = [('o%d_' % n, ancestry_of(kept, ancestry)) for n, kept in enumerate(head_kept)]
-    # The input node is drawn once, above everything.
+    tags = [''] if len(heads) == 1 else ['o%d_' % n for n in range(len(heads))]
+    graph = Graph()
     for i in sorted(info):
         if info[i]['kind'] == 'input':
             graph.add_node('n%d' % i, **info[i])
-    for tag, keep in copies:
-        for i in sorted(keep):
+    for tag, kept in zip(tags, head_kept):
+        for i in sorted(ancestry(kept)):
             if info[i]['kind'] == 'input':
                 continue
             graph.add_node('%sn%d' % (tag, i), **info[i])
@@ -207,13 +205,6 @@ def build_graph(symbol_json, merge_sums=True):
                 src = 'n%d' % j if info[j]['kind'] == 'input' else '%sn%d' % (tag, j)
                 graph.edges.append((src, '%sn%d' % (tag, i)))
     return graph
-
-
-def ancestry_of(kept, ancestry):
-    seen = set()
-    for k in kept:
-        ancestry(k, seen)
-    return seen
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,7 +216,14 @@ def _quote(text):
 
 
 def to_dot(graph, dpi=120):
-    """The Graphviz source of the picture, in the original's style."""
+    """The Graphviz source of the picture, in the original's style.
+
+    Like MXNet's plot_network, which drew the original pictures, every edge goes from a
+    layer to its input with `dir=back` and `rankdir=BT`: the input ends at the top, the
+    arrows point down, and dot orders and ranks the nodes as in the originals (the merge
+    of cross between its two streams, the shortcut convs inside the streams). Sizes are
+    those of the originals at 120 dpi: boxes 1.6 x 0.8 inch, Arial (Liberation Sans).
+    """
     font = 'Arial'
     lines = [
         'digraph network {',
@@ -237,7 +235,7 @@ def to_dot(graph, dpi=120):
     for node_id, node in graph.nodes.items():
         kind = node['kind']
         if kind == 'input':
-            attrs = dict(label='Input', shape='plaintext', style='""', width=1.9, height=0.8,
+            attrs = dict(label='Input', shape='plaintext', style='', width=1.9, height=0.8,
                          fontsize=48)
         elif kind == 'box':
             width = 0.9 if len(node['label']) == 1 else 1.6
@@ -247,10 +245,10 @@ def to_dot(graph, dpi=120):
                          color='black', penwidth=1.5, width=0.93, height=0.93,
                          fontsize=54)
         lines.append('  %s [%s];' % (node_id, ', '.join(
-            '%s=%s' % (k, v if k == 'style' and v == '""' else _quote(v))
+            '%s=%s' % (k, _quote(v))
             for k, v in sorted(attrs.items()))))
     for src, dst in graph.edges:
-        lines.append('  %s -> %s;' % (dst, src))
+        lines.append('  %s -> %s;' % (dst, src))      # drawn backwards: see above
     lines.append('}')
     return '\n'.join(lines) + '\n'
 
