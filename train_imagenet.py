@@ -3,15 +3,11 @@
 
     python train_imagenet.py --network=symbol_cross --gpus=0,1,2,3 --data-dir=data/imagenet
 """
-import os
+import argparse
 
-# MXNet uses half the cores when this is unset; all of them trains faster on a CPU.
-os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
-
-import argparse  # noqa: E402
-
-from common import args as flags  # noqa: E402
-from common.errors import UserError, run_main  # noqa: E402
+from common import args as flags
+from common import runtime
+from common.errors import UserError, run_main
 
 IMAGENET_DEPTHS = {'symbol_cross': 50, 'symbol_resnet': 98}
 
@@ -41,7 +37,8 @@ def main(argv=None):
     # The log name carries the paper's depth of the network (DFN-MR-50, ResNet-98).
     args.depth = args.depth or IMAGENET_DEPTHS[args.network]
     args = flags.resolve_defaults(args)
-    from common.fit import train  # after parsing: --help stays fast
+    runtime.configure(args)
+    from common.fit import train  # mxnet only now: its environment is set
     flags.print_summary(train(args, top5=True))
     return 0
 

@@ -4,15 +4,11 @@
     python train_model.py --dataset=cifar10 --network=cross --depth=56 --gpus=0,1
     python train_model.py --dataset=fashion-mnist --network=cross --depth=14 --cpu
 """
-import os
+import argparse
 
-# MXNet uses half the cores when this is unset; all of them trains 1.5x faster on a CPU.
-os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
-
-import argparse  # noqa: E402
-
-from common import args as flags  # noqa: E402
-from common.errors import run_main  # noqa: E402
+from common import args as flags
+from common import runtime
+from common.errors import run_main
 
 
 def build_parser():
@@ -29,7 +25,8 @@ def build_parser():
 
 def main(argv=None):
     args = flags.resolve_defaults(build_parser().parse_args(argv))
-    from common.fit import train  # after parsing: --help stays fast
+    runtime.configure(args)
+    from common.fit import train  # mxnet only now: its environment is set
     result = train(args, top5=args.dataset == 'imagenet')
     flags.print_summary(result)
     return 0

@@ -56,7 +56,9 @@ def create_kvstore(name):
 
 
 def build_net(args):
+    """The network the flags name; an alias (dfn-mr) becomes its canonical name (cross)."""
     try:
+        args.network = network.resolve_name(args.network)
         return network.get_net(args.network, num_classes=args.num_classes, depth=args.depth,
                                widen_factor=args.widen_factor)
     except ValueError as err:
@@ -85,7 +87,10 @@ class RunFiles:
             self._find_latest()
         elif args.load_epoch is not None:
             self._find_prefix(args.load_epoch)
-        if self.log_path is None and rank == 0:
+
+    def claim(self):
+        """Create the log of a new run (rank 0); a resumed run appends to its own."""
+        if self.log_path is None and self.rank == 0:
             self.log_path = runfiles.claim_log_path(self.folder, self.stem)
         if self.prefix is None and self.log_path is not None:
             self.prefix = runfiles.weights_prefix(self.log_path)
@@ -230,27 +235,34 @@ def train(args, top5=False):
 
 
 def _train(args, top5):
+    net = build_net(args)  # first: a bad name or depth fails before any file is made
     kv = create_kvstore(args.kv_store)
     rank, num_workers = (kv.rank, kv.num_workers) if kv else (0, 1)
+    notices = []
+    contexts = contexts_from_args(args, log=notices.append)
     files = RunFiles(args, rank)
-    logger = setup_logger(files.log_path, rank, num_workers)
-    contexts = contexts_from_args(args, log=logger.info)
-    net = build_net(args)
-
+    resuming = files.start_epoch > 0
+    if resuming:
+        args.rand_seed = runfiles.read_state(files.prefix, files.start_epoch)['rand_seed']
+    elif args.rand_seed is None:
+        # Workers need not agree: dist kvstores give every worker rank 0's weights.
+        args.rand_seed = random.SystemRandom().randrange(2 ** 31)
     from data.iterators import get_iterators  # imports the record reader only to train
     train_it, val_it = get_iterators(
         dataset=args.dataset, data_dir=args.data_dir, batch_size=args.batch_size,
         test_batch_size=args.test_batch_size, aug_type=args.aug_type,
         data_shape=args.data_shape, train_rec=args.train_dataset, val_rec=args.val_dataset,
-        num_parts=num_workers, part_index=rank, seed=0, threads=args.data_threads)
+        num_parts=num_workers, part_index=rank, seed=args.rand_seed,
+        threads=args.data_threads, num_classes=args.num_classes)
+    # Only now, with every input checked, does the run claim its log.
+    files.claim()
+    logger = setup_logger(files.log_path if rank == 0 else None, rank, num_workers)
     epoch_size = len(train_it)
-    resuming = files.start_epoch > 0
     if not resuming:
-        if args.rand_seed is None:
-            # Workers need not agree: dist kvstores give every worker rank 0's weights.
-            args.rand_seed = random.SystemRandom().randrange(2 ** 31)
         for line in logs.head_lines(files.log_path, args):
             logger.info(line)
+    for notice in notices:
+        logger.info(notice)
 
     step_updates = lr_step_updates(args.lr_step_epochs, epoch_size)
     trainer_kv = kv if kv is not None else (args.kv_store if len(contexts) > 1 else None)
@@ -263,8 +275,8 @@ def _train(args, top5):
                                 update_on_kvstore=False)
         meta = runfiles.load_checkpoint(files.prefix, files.start_epoch, net, trainer,
                                         contexts)
-        args.rand_seed = meta.get('rand_seed', args.rand_seed)
         num_update = meta['num_update']
+        trainer.set_learning_rate(lr_at(num_update, args.lr, args.lr_factor, step_updates))
         logger.info('resuming from %s at epoch %d (batch %d), learning rate %g',
                     runfiles.params_file(files.prefix, files.start_epoch), files.start_epoch,
                     num_update, lr_at(num_update, args.lr, args.lr_factor, step_updates))
@@ -297,8 +309,11 @@ def _train(args, top5):
         tic = window_tic = time.time()
         bar = _progress(show_bar, epoch_size, epoch)
         for batch, (data, label) in enumerate(train_it, start=1):
-            trainer.set_learning_rate(lr_at(num_update, args.lr, args.lr_factor,
-                                            step_updates))
+            lr = lr_at(num_update, args.lr, args.lr_factor, step_updates)
+            if lr != trainer.learning_rate:
+                logger.info('Epoch[%d] learning rate %g from batch %d (batch %d of the epoch)',
+                            epoch, lr, num_update, batch - 1)
+                trainer.set_learning_rate(lr)
             xs = gluon.utils.split_and_load(data, contexts)
             ys = gluon.utils.split_and_load(label, contexts)
             with autograd.record():

@@ -143,6 +143,15 @@ def checkpoint_epochs(prefix):
     return sorted(epochs)
 
 
+def read_state(prefix, epoch):
+    """The saved meta dictionary of a checkpoint (epoch, batch count, seed, ...)."""
+    try:
+        with open(state_file(prefix, epoch), 'rb') as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError) as err:
+        raise UserError('cannot read the checkpoint %s (%s)' % (state_file(prefix, epoch), err))
+
+
 def load_checkpoint(prefix, epoch, net, trainer, ctx):
     """Restore weights and optimizer states; return the saved meta dictionary."""
     params, state = params_file(prefix, epoch), state_file(prefix, epoch)
@@ -151,12 +160,11 @@ def load_checkpoint(prefix, epoch, net, trainer, ctx):
             have = checkpoint_epochs(prefix)
             raise UserError('no checkpoint %s; checkpoints of %s: %s' % (
                 path, prefix, ', '.join(map(str, have)) if have else 'none'))
+    payload = read_state(prefix, epoch)
     try:
         net.load_parameters(params, ctx=ctx)
-        with open(state, 'rb') as handle:
-            payload = pickle.load(handle)
-    except Exception as err:  # a corrupt file: say which one
-        raise UserError('cannot read the checkpoint %s (%s)' % (prefix, err))
+    except Exception as err:  # MXNetError or a shape mismatch: a corrupt or foreign file
+        raise UserError('cannot load the weights %s (%s)' % (params, str(err).splitlines()[0]))
     temp = state + '.optimizer%d' % os.getpid()
     try:
         with open(temp, 'wb') as handle:

@@ -1,0 +1,189 @@
+"""train_model.py end to end on a small slice of the real Fashion-MNIST, on the CPU."""
+import json
+import os
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import train_model
+from common import logs, runfiles
+from common.errors import UserError
+from data.fashion_mnist import read_idx
+from data.synthetic import write_record_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASHION = '/usr/share/datasets/fashion-mnist'
+TRAIN, TEST = 1024, 256
+
+
+def _slice(prefix, count):
+    images, _ = read_idx(os.path.join(FASHION, prefix + '-images-idx3-ubyte.gz'), 3)
+    labels, _ = read_idx(os.path.join(FASHION, prefix + '-labels-idx1-ubyte.gz'), 1)
+    return images[:count], labels[:count]
+
+
+@pytest.fixture(scope='session')
+def fashion_slice(tmp_path_factory):
+    """The first 1024 training and 256 test images of the official files (`make setup`
+    installs Debian's dataset-fashion-mnist; without it this fails, never skips)."""
+    assert os.path.exists(os.path.join(FASHION, 'train-images-idx3-ubyte.gz')), (
+        'Fashion-MNIST is missing: run `make setup` (installs dataset-fashion-mnist)')
+    out = str(tmp_path_factory.mktemp('fashion-slice'))
+    write_record_dataset(out, 'fashion-mnist', _slice('train', TRAIN), _slice('t10k', TEST))
+    return out
+
+
+def train(data_dir, log_dir, *extra):
+    argv = ['--dataset', 'fashion-mnist', '--data-dir', data_dir, '--log-dir', str(log_dir),
+            '--network', 'cross', '--depth', '14', '--cpu', '--batch-size', '32',
+            '--test-batch-size', '100', '--log-iters', '8', '--rand-seed', '7',
+            '--no-progress'] + list(extra)
+    args = train_model.flags.resolve_defaults(train_model.build_parser().parse_args(argv))
+    from common.fit import train as fit_train
+    return fit_train(args)
+
+
+def params_of(path):
+    return {k: v.asnumpy() for k, v in mx.nd.load(path).items()}
+
+
+def epochs_of(log_path):
+    return logs.parse_log(log_path).records
+
+
+def test_short_run_learns_and_writes_the_original_files(fashion_slice, tmp_path):
+    result = train(fashion_slice, tmp_path, '--num-epochs', '3')
+    log = result['log_path']
+    assert log == str(tmp_path / 'fashion-mnist' / 'cross' / 'cross_d14w1_exp1.txt')
+    records = epochs_of(log)
+    assert [r.epoch for r in records] == [0, 1, 2]
+    assert records[-1].train_loss < records[0].train_loss
+    assert result['val_acc'] > 0.5, result  # chance is 0.1
+    assert logs.parse_log(log).complete and logs.parse_log(log).unparseable_lines == 0
+    with open(log) as handle:
+        lines = handle.read().splitlines()
+    assert lines[0].endswith(log) and 'start with arguments Namespace(' in lines[1]
+    assert any('Epoch[0] Batch [8]\tSpeed: ' in line for line in lines)
+    # metrics beside the log, one JSON object per epoch
+    with open(runfiles.metrics_path(log)) as handle:
+        metrics = [json.loads(line) for line in handle]
+    assert [m['epoch'] for m in metrics] == [0, 1, 2]
+    assert metrics[-1]['val_acc'] == pytest.approx(records[-1].val_acc, abs=1e-6)
+    # default learning-rate steps at 1/2, 3/4, 7/8 of 3 epochs: epochs 1, 2, 2
+    assert [m['lr'] for m in metrics] == pytest.approx([0.1, 0.01, 0.0001])
+    # weights: checkpoint every num_epochs/8 -> every epoch, under weights/<log name>/
+    prefix = runfiles.weights_prefix(log)
+    assert runfiles.checkpoint_epochs(prefix) == [1, 2, 3]
+    # a second run of the same configuration takes the next number and leaves run 1 alone
+    before = open(log).read()
+    again = train(fashion_slice, tmp_path, '--num-epochs', '1')
+    assert again['log_path'].endswith('cross_d14w1_exp2.txt')
+    assert open(log).read() == before
+
+
+def test_learning_rate_changes_at_exactly_the_step_batches(fashion_slice, tmp_path):
+    result = train(fashion_slice, tmp_path, '--num-epochs', '3', '--lr-steps', '1,2',
+                   '--lr', '0.05')
+    with open(result['log_path']) as handle:
+        changes = [line.split(' ', 2)[2].rstrip() for line in handle if 'learning rate' in line]
+    epoch_size = TRAIN // 32
+    assert changes == [
+        'Epoch[1] learning rate 0.005 from batch %d (batch 0 of the epoch)' % epoch_size,
+        'Epoch[2] learning rate 0.0005 from batch %d (batch 0 of the epoch)' % (2 * epoch_size)]
+
+
+def test_resume_ends_with_the_same_parameters(fashion_slice, tmp_path):
+    steps = ('--lr-steps', '1', '--checkpoint-epochs', '1')
+    whole = train(fashion_slice, tmp_path / 'whole', '--num-epochs', '2', *steps)
+    first = train(fashion_slice, tmp_path / 'split', '--num-epochs', '1', *steps)
+    resumed = train(fashion_slice, tmp_path / 'split', '--num-epochs', '2', '--resume', *steps)
+    assert resumed['log_path'] == first['log_path']  # the run continues in its own log
+    assert [r.epoch for r in epochs_of(resumed['log_path'])] == [0, 1]
+    a = params_of(runfiles.params_file(whole['weights_prefix'], 2))
+    b = params_of(runfiles.params_file(resumed['weights_prefix'], 2))
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert resumed['val_acc'] == whole['val_acc']
+    # --load-epoch N continues the latest run from the checkpoint after N epochs
+    again = train(fashion_slice, tmp_path / 'split', '--num-epochs', '2', '--load-epoch', '1',
+                  *steps)
+    c = params_of(runfiles.params_file(again['weights_prefix'], 2))
+    for name in a:
+        np.testing.assert_array_equal(a[name], c[name], err_msg=name)
+
+
+def test_several_cpu_contexts_match_one(fashion_slice, tmp_path):
+    one = train(fashion_slice, tmp_path / 'one', '--num-epochs', '1', '--lr', '0.02')
+    two = train(fashion_slice, tmp_path / 'two', '--num-epochs', '1', '--lr', '0.02',
+                '--cpu-contexts', '2')
+    a = params_of(runfiles.params_file(one['weights_prefix'], 1))
+    b = params_of(runfiles.params_file(two['weights_prefix'], 1))
+    # Same data and initial weights; only BatchNorm's statistics over half batches differ,
+    # so the learnt weights must agree far more closely than they moved in training.
+    conv = [k for k in a if k.endswith('weight')]
+    differences = [np.abs(a[k] - b[k]).mean() / (np.abs(a[k]).mean() + 1e-12) for k in conv]
+    assert max(differences) < 0.05, max(differences)
+    assert abs(one['val_acc'] - two['val_acc']) < 0.05
+
+
+def run_script(*argv, cwd=ROOT):
+    return subprocess.run([sys.executable] + list(argv), cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
+    assert 'Traceback' not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize('flags, needles', [
+    (['--network', 'crossx'], ['unknown network', 'cross']),
+    (['--depth', '10'], ['invalid depth 10', '14']),
+    (['--gpus', '0'], ['sees none', '--cpu']),
+    (['--num-classes', '5'], ['label', '5']),
+    (['--data-dir', '/nonexistent/fm'], ['data.prepare fashion-mnist']),
+    (['--resume'], ['no checkpoint']),
+    (['--load-epoch', '3'], ['no run']),
+])
+def test_bad_input_is_one_line_and_writes_nothing(fashion_slice, tmp_path, flags, needles):
+    argv = ['train_model.py', '--dataset', 'fashion-mnist', '--data-dir', fashion_slice,
+            '--log-dir', str(tmp_path), '--network', 'cross', '--depth', '14',
+            '--num-epochs', '1'] + flags
+    assert_one_line_error(run_script(*argv), *needles)
+    assert not os.listdir(tmp_path), 'a failed start left files behind'
+
+
+def test_without_prepared_data_says_how_to_prepare(tmp_path):
+    proc = run_script(os.path.join(ROOT, 'train_model.py'), '--dataset', 'fashion-mnist',
+                      '--log-dir', str(tmp_path / 'snap'), cwd=str(tmp_path))
+    assert_one_line_error(proc, 'python -m data.prepare fashion-mnist')
+
+
+def test_unwritable_snapshot_folder(fashion_slice, tmp_path):
+    blocker = tmp_path / 'not-a-folder'
+    blocker.write_text('')
+    proc = run_script('train_model.py', '--dataset', 'fashion-mnist', '--data-dir',
+                      fashion_slice, '--log-dir', str(blocker), '--depth', '14', '--cpu')
+    assert_one_line_error(proc, 'writable --log-dir')
+    assert blocker.read_text() == ''
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(fashion_slice, tmp_path):
+    good = train(fashion_slice, tmp_path, '--num-epochs', '1')
+    checkpoint = runfiles.params_file(good['weights_prefix'], 1)
+    saved = open(checkpoint, 'rb').read()
+    with pytest.raises(UserError, match='non-finite|became (nan|inf)') as err:
+        train(fashion_slice, tmp_path, '--num-epochs', '2', '--resume', '--lr', '1e30')
+    assert checkpoint in str(err.value)
+    assert open(checkpoint, 'rb').read() == saved
+    assert runfiles.checkpoint_epochs(good['weights_prefix']) == [1]
+    with open(good['log_path']) as handle:
+        assert 'became' in handle.read().splitlines()[-1]
