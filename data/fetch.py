@@ -15,6 +15,8 @@ from tqdm import tqdm
 from common.errors import UserError
 
 _CHUNK = 1 << 20
+# Default of the converters' md5 arguments: the official file's checksum.
+OFFICIAL = 'official'
 
 
 def md5_of(path=None, data=None):

@@ -42,7 +42,7 @@ def parse_args(argv):
     parser.add_argument('--out', help='output folder (default: data/<dataset>/)')
     parser.add_argument('--force', action='store_true', help='redo a finished data set')
     parser.add_argument('--workers', type=int, default=None,
-                        help='encoding processes (default: one per core)')
+                        help='encoding processes (default: one per core but one)')
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error('--workers must be at least 1')

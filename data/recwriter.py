@@ -4,29 +4,31 @@ Every file is written under `<out>/.partial/` and renamed into `<out>/` only whe
 are complete; the JSON that marks a data set as finished is written last. An interrupted or
 failed run therefore never leaves files that look finished.
 """
+import collections
+import concurrent.futures
 import json
 import multiprocessing
 import os
 import shutil
 
-import cv2
 import mxnet as mx
 import numpy as np
 from tqdm import tqdm
 
 from common.errors import UserError
+from data.encode import encode_png_chunk
 from data.recordfile import META_NAME
 
-# Small images are stored losslessly so the records decode to the official pixels exactly.
-PNG_COMPRESSION = 3
 _CHUNK = 2000
 
 
 def default_workers():
+    """Encoding processes: one per core but the one this process uses to write."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def is_finished(out_dir):
@@ -96,31 +98,27 @@ class ChannelStats:
         return [round(float(m), 3) for m in mean], [round(float(s), 3) for s in std]
 
 
-def image_sums(images):
-    """Per-channel pixel sums, sums of squares and pixel count of uint8 (N, H, W[, 3]) images."""
-    values = images.reshape(-1, images.shape[3] if images.ndim == 4 else 1).astype(np.float64)
-    return values.sum(0), np.einsum('ij,ij->j', values, values), len(values)
-
-
-def _encode_chunk(task):
-    """Worker: PNG records of RGB or grey uint8 images, and their channel sums."""
-    images, labels, first_key, source_ids = task
-    cv2.setNumThreads(1)
-    records = []
-    for i, image in enumerate(images):
-        if image.ndim == 3:
-            image = image[:, :, ::-1]  # OpenCV encodes BGR; MXNet decodes back to RGB
-        header = mx.recordio.IRHeader(0, float(labels[i]), first_key + i, int(source_ids[i]))
-        ok, buf = cv2.imencode('.png', np.ascontiguousarray(image),
-                               [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-        assert ok, 'PNG encoding failed'
-        records.append(mx.recordio.pack(header, buf.tobytes()))
-    return records, image_sums(images)
-
-
 def worker_pool(workers):
-    # fork: the children start at once with the parent's imports (mxnet, cv2) loaded.
-    return multiprocessing.get_context('fork').Pool(workers or default_workers())
+    """Encoding processes. Spawned, not forked: a forked child can hang on thread pools that
+    OpenCV or MXNet started in the parent. An executor, not a Pool: a worker that dies
+    breaks the run with an error instead of hanging it."""
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context('spawn'))
+
+
+def ordered_map(pool, function, tasks, in_flight):
+    """Results of `function` over `tasks` in order, from `pool` (or here when None), with at
+    most `in_flight` tasks queued so that the tasks are not all held in memory at once."""
+    if pool is None:
+        yield from map(function, tasks)
+        return
+    pending = collections.deque()
+    for task in tasks:
+        pending.append(pool.submit(function, task))
+        if len(pending) >= in_flight:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 class RecordSink:
@@ -161,23 +159,26 @@ def write_image_array(staging, rec_name, images, labels, order=None, workers=Non
     stats = ChannelStats(channels)
     sink = RecordSink(staging, rec_name)
 
-    def tasks():
+    def chunks():
         for start in range(0, count, _CHUNK):
-            ids = order[start:start + _CHUNK]
-            yield images[ids], labels[ids], start, ids
+            yield images[order[start:start + _CHUNK]]
 
-    pool = worker_pool(workers) if (workers or default_workers()) > 1 else None
+    workers = workers or default_workers()
+    pool = worker_pool(workers) if workers > 1 else None
     try:
-        chunks = pool.imap(_encode_chunk, tasks()) if pool else map(_encode_chunk, tasks())
+        encoded = ordered_map(pool, encode_png_chunk, chunks(), in_flight=2 * workers)
         with tqdm(total=count, unit='img', desc=desc or rec_name) as bar:
-            for records, sums in chunks:
-                for record in records:
-                    sink.write(record, labels[order[sink.count]])
+            for pngs, sums in encoded:
+                for png in pngs:
+                    key = sink.count
+                    label = labels[order[key]]
+                    header = mx.recordio.IRHeader(0, float(label), key, int(order[key]))
+                    sink.write(mx.recordio.pack(header, png), label)
                 stats.add(*sums)
-                bar.update(len(records))
+                bar.update(len(pngs))
     finally:
         if pool:
-            pool.terminate()
+            pool.shutdown(cancel_futures=True)
         sink.close()
     mean, std = stats.result()
     return sink.summary(), mean, std
