@@ -11,9 +11,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 def padding_fill(mean, std):
-    """Per channel, the normalised value of the rounded mean colour (round half up)."""
-    mean = np.asarray(mean, np.float64)
-    return ((np.floor(mean + 0.5) - mean) / np.asarray(std, np.float64)).astype(np.float32)
+    """Per channel, the normalised value of the rounded mean colour (round half up).
+
+    Computed in float32 as ImageRecordIter normalises, (pixel - mean) * (1 / std), so the
+    padding equals a decoded pixel of that colour bit for bit.
+    """
+    mean = np.asarray(mean, np.float32)
+    rounded = np.floor(np.asarray(mean, np.float64) + 0.5).astype(np.float32)
+    return (rounded - mean) * (np.float32(1) / np.asarray(std, np.float32))
 
 
 class CropMirror:
