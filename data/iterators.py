@@ -8,10 +8,9 @@ small data sets the augmentation (pad, crop, mirror) runs here on the normalised
 padding can carry each channel's mean colour, which stock MXNet cannot. ImageNet's scale,
 aspect-ratio and HSL jitter are ImageRecordIter's own options.
 
-Training: shuffled, full batches (wrap-around within the part, as the original's
-round_batch), order and augmentation a function of (seed, epoch, part) only: each pass builds
-a fresh reader seeded for its epoch. Validation: in order, every record of the part once, the
-last batch short.
+Training: shuffled, full batches (the last one topped up from the start of the same shuffle,
+as the original's round_batch), order and augmentation a function of (seed, epoch, part)
+only. Validation: in order, every record of the part once, the last batch short.
 """
 import math
 import os
@@ -64,14 +63,18 @@ def default_threads(dataset):
     return max(1, min(2, cores // 2))
 
 
-def epoch_seeds(seed, epoch, num_parts, part_index):
-    """Independent seeds for the reader's shuffle and for the augmentation of one epoch."""
-    state = np.random.SeedSequence([seed, epoch, num_parts, part_index]).generate_state(2)
-    return int(state[0] % 2 ** 31), int(state[1])
+def run_seed(seed, num_parts, part_index, epoch=None):
+    """A seed drawn from the run's seed and part (and epoch): independent streams for each."""
+    key = [seed, num_parts, part_index] + ([] if epoch is None else [epoch])
+    return int(np.random.SeedSequence(key).generate_state(1)[0] % 2 ** 31)
 
 
 class _Batches:
-    """What both iterators share: the record file, its part and the reader's options."""
+    """What both iterators share: one reader over the part, kept for the object's life.
+
+    A reader is made once and `reset()` between passes: each new ImageRecordIter keeps about
+    prefetch_buffer batches of memory when it goes (several hundred MB a time for ImageNet).
+    """
 
     def __init__(self, record, reader_options, batch_size, num_parts, part_index):
         self.record = record
@@ -80,14 +83,55 @@ class _Batches:
         self.num_examples = record.part_size(num_parts, part_index)
         self._reader_options = dict(reader_options, path_imgrec=record.rec_path,
                                     path_imgidx=record.idx_path, batch_size=batch_size,
-                                    num_parts=num_parts, part_index=part_index)
+                                    num_parts=num_parts, part_index=part_index,
+                                    round_batch=False)
+        self._reader = None
+        self._pass = 0          # which pass (shuffle) the reader stands at
+        self._fresh = False     # and whether none of it was read yet
+        self._generation = 0    # a newer `for` loop stops an older one still open
 
-    def _reader(self, **options):
-        return record_iter(**dict(self._reader_options, **options))
+    def _new_reader(self, **options):
+        self._reader = record_iter(**dict(self._reader_options, **options))
+        self._pass, self._fresh = 0, True
+
+    def _advance_to(self, index):
+        """Stand the reader at the start of pass `index` (it must not be behind it)."""
+        while self._pass < index or not self._fresh:
+            self._reader.reset()
+            self._pass, self._fresh = self._pass + 1, True
+
+    def _records(self):
+        """The records of the reader's current pass, in batches copied off MXNet's buffers,
+        without the stale records a short last batch carries (reported as pad 0)."""
+        self._generation += 1
+        generation, self._fresh = self._generation, False
+        left = self.num_examples
+        for batch in self._reader:
+            if generation != self._generation:
+                raise RuntimeError('a newer pass over %s started; finish or drop a `for` '
+                                   'loop before starting the next' % self.record.rec_path)
+            if left == 0:
+                raise RuntimeError('%s: MXNet read more records for part %d/%d than its '
+                                   'index gives it' % (self.record.rec_path, self.part_index,
+                                                       self.num_parts))
+            take = min(left, self.batch_size)
+            left -= take
+            yield (batch.data[0][:take].as_in_context(mx.cpu()),
+                   batch.label[0][:take].as_in_context(mx.cpu()))
+        if left:
+            raise RuntimeError('%s: MXNet read %d records fewer than the index gives part %d/%d'
+                               % (self.record.rec_path, left, self.part_index, self.num_parts))
 
 
 class TrainIterator(_Batches):
-    """Shuffled, augmented, full batches; `len()` batches per pass, the same on every part."""
+    """Shuffled, augmented, full batches; `len()` batches per pass, the same on every part.
+
+    Epoch e reads the part in the e-th shuffle of a reader seeded by (seed, part), then tops
+    up the last batch with the first records of the same shuffle, as round_batch did. The
+    augmentation draws from a generator seeded by (seed, epoch, part). So a run resumed at
+    epoch k with set_epoch(k) sees exactly what an uninterrupted run sees. (ImageNet's jitter
+    runs inside MXNet, seeded when the reader is made: exact for a given start epoch.)
+    """
 
     def __init__(self, record, reader_options, batch_size, num_parts, part_index, seed,
                  augment=None, reader_augment=None):
@@ -112,27 +156,45 @@ class TrainIterator(_Batches):
         self._epoch += 1
         return self._epoch_batches(epoch)
 
+    def _stand_at(self, epoch):
+        if self._reader is None or epoch < self._pass or (epoch == self._pass
+                                                          and not self._fresh):
+            options = dict(self._reader_augment, shuffle=True,
+                           seed=run_seed(self.seed, self.num_parts, self.part_index))
+            if self._reader_augment:
+                options['seed_aug'] = run_seed(self.seed, self.num_parts, self.part_index,
+                                               epoch)
+            self._new_reader(**options)
+        self._advance_to(epoch)
+
+    def _epoch_stream(self):
+        """This epoch's records, then the first ones again to fill the last batch."""
+        extra = self._num_batches * self.batch_size - self.num_examples
+        head = None
+        for data, label in self._records():
+            if head is None and extra:
+                head = data[:extra], label[:extra]  # extra <= batch size <= part size
+            yield data, label
+        if extra:
+            yield head
+
     def _epoch_batches(self, epoch):
-        shuffle_seed, augment_seed = epoch_seeds(self.seed, epoch, self.num_parts,
-                                                 self.part_index)
-        options = dict(self._reader_augment, shuffle=True, seed=shuffle_seed, round_batch=True)
-        if self._reader_augment:
-            options['seed_aug'] = augment_seed % 2 ** 31
-        reader = self._reader(**options)
-        rng = np.random.default_rng(augment_seed)
-        for _ in range(self._num_batches):
-            try:
-                batch = reader.next()
-            except StopIteration:
-                # A part smaller than the largest one reads on into its next shuffle.
-                reader.reset()
-                batch = reader.next()
-            data = batch.data[0]
-            if self._augment is not None:
-                data = mx.nd.array(self._augment(data.asnumpy(), rng), ctx=mx.cpu())
-            else:
-                data = data.as_in_context(mx.cpu())
-            yield data, batch.label[0].as_in_context(mx.cpu())
+        self._stand_at(epoch)
+        rng = np.random.default_rng(run_seed(self.seed, self.num_parts, self.part_index, epoch))
+        size = self.batch_size
+        carry = None
+        for data, label in self._epoch_stream():
+            if carry is not None:
+                data = mx.nd.concat(carry[0], data, dim=0)
+                label = mx.nd.concat(carry[1], label, dim=0)
+            while data.shape[0] >= size:
+                batch, label_batch = data[:size], label[:size]
+                if self._augment is not None:
+                    batch = mx.nd.array(self._augment(batch.asnumpy(), rng), ctx=mx.cpu())
+                yield batch, label_batch
+                data, label = data[size:], label[size:]
+            carry = (data, label) if data.shape[0] else None
+        assert carry is None, 'the epoch did not end on a full batch'
 
 
 class ValIterator(_Batches):
@@ -151,25 +213,16 @@ class ValIterator(_Batches):
         """Validation is the same every epoch; kept so both iterators answer alike."""
 
     def __iter__(self):
-        reader = self._reader(shuffle=False, round_batch=False, **self._reader_augment)
-        left = self.num_examples
-        for batch in reader:
-            if left == 0:
-                raise RuntimeError('%s: MXNet read more records for part %d/%d than its '
-                                   'index gives it' % (self.record.rec_path, self.part_index,
-                                                       self.num_parts))
-            # The reader fills a short last batch with stale records and reports pad=0.
-            take = min(left, self.batch_size)
-            left -= take
-            data, label = batch.data[0][:take], batch.label[0][:take]
+        if self._reader is None:
+            self._new_reader(shuffle=False, **self._reader_augment)
+        self._advance_to(self._pass)
+        return self._pass_batches()
+
+    def _pass_batches(self):
+        for data, label in self._records():
             if self._crop_size:
                 data = mx.nd.array(centre_crop(data.asnumpy(), self._crop_size), ctx=mx.cpu())
-            else:
-                data = data.as_in_context(mx.cpu())
-            yield data, label.as_in_context(mx.cpu())
-        if left:
-            raise RuntimeError('%s: MXNet read %d records fewer than the index gives part %d/%d'
-                               % (self.record.rec_path, left, self.part_index, self.num_parts))
+            yield data, label
 
 
 def _positive_int(name, value):
@@ -221,6 +274,12 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
         if record.part_size(num_parts, part_index) == 0:
             raise UserError('%s has %d records: too few for %d parts'
                             % (record.rec_path, record.count, num_parts))
+    # MXNet cannot fill a training batch that would wrap around its part more than once.
+    if train.part_size(num_parts, part_index) < batch_size:
+        raise UserError('%s gives part %d of %d only %d records, fewer than the batch size %d; '
+                        'use a smaller batch size or fewer workers'
+                        % (train.rec_path, part_index, num_parts,
+                           train.part_size(num_parts, part_index), batch_size))
 
     options = dict(_normalisation(spec['mean'], spec['std']), preprocess_threads=threads,
                    verbose=False)

@@ -137,6 +137,56 @@ def test_same_seed_same_batches_new_epoch_new_order_and_resume_reproduces(coded_
     assert not np.array_equal(other_seed[0][0], uninterrupted[0][0][0])
 
 
+@pytest.mark.parametrize('num_parts, part_index, batch_size', [(1, 0, 10), (2, 1, 17)])
+def test_resuming_at_any_epoch_reproduces_the_uninterrupted_run(
+        coded_dir, num_parts, part_index, batch_size):
+    options = dict(aug_type=1, seed=11, num_parts=num_parts, part_index=part_index,
+                   batch_size=batch_size)
+    train, _ = iterators(coded_dir, **options)
+    uninterrupted = [batches(train) for _ in range(4)]
+    for start in (1, 3):
+        resumed, _ = iterators(coded_dir, **options)
+        resumed.set_epoch(start)
+        for (a, la), (b, lb) in zip(uninterrupted[start], batches(resumed)):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(la, lb)
+    # an epoch left half-way does not shift the ones after it
+    broken, _ = iterators(coded_dir, **options)
+    batches(broken)
+    for i, _ in enumerate(broken):
+        if i == 1:
+            break
+    np.testing.assert_array_equal(batches(broken)[0][0], uninterrupted[2][0][0])
+    # going back to an earlier epoch works too
+    broken.set_epoch(0)
+    np.testing.assert_array_equal(batches(broken)[-1][0], uninterrupted[0][-1][0])
+
+
+def test_each_epoch_is_one_shuffle_of_the_part_topped_up_from_its_start(coded_dir):
+    train, _ = iterators(coded_dir)
+    for _ in range(3):
+        ids = sum((ids_of(d) for d, _ in train), [])
+        assert sorted(ids[:COUNT]) == list(range(COUNT))
+        assert ids[COUNT:] == ids[:110 - COUNT]
+
+
+def test_one_reader_per_iterator_however_many_epochs(coded_dir, monkeypatch):
+    import data.iterators as module
+    made = []
+    real = module.record_iter
+
+    def counting(**options):
+        made.append(options['shuffle'])
+        return real(**options)
+
+    monkeypatch.setattr(module, 'record_iter', counting)
+    train, val = iterators(coded_dir, aug_type=1)
+    for _ in range(6):
+        batches(train)
+        assert len(batches(val)) == 6
+    assert sorted(made) == [False, True]
+
+
 def test_mean_colour_images_give_padded_crops_without_a_seam(tmp_path):
     mean_colour = np.floor(MEAN.astype(np.float64) + 0.5).astype(np.uint8)
     images = np.broadcast_to(mean_colour, (64, 32, 32, 3)).copy()
@@ -252,6 +302,15 @@ def test_unknown_options_are_errors_not_silently_ignored(coded_dir):
         iterators(coded_dir, dataset='mnist')
     with pytest.raises(UserError, match='part index'):
         iterators(coded_dir, num_parts=2, part_index=2)
+    with pytest.raises(UserError, match='fewer than the batch size 40'):
+        iterators(coded_dir, num_parts=8, part_index=7, batch_size=40)
+
+
+def test_a_batch_as_large_as_the_data_still_gives_exact_passes(coded_dir):
+    train, val = iterators(coded_dir, batch_size=COUNT, test_batch_size=400)
+    assert [len(d) for d, _ in batches(val)] == [COUNT]
+    (data, _), = batches(train)
+    assert sorted(ids_of(mx.nd.array(data))) == list(range(COUNT))
 
 
 def _copy(coded_dir, tmp_path):
