@@ -50,8 +50,15 @@ def download(url, path, md5):
     if os.path.isfile(path):
         check_md5(path, md5)
         return path
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    folder = os.path.abspath(os.path.dirname(path))
+    created = []  # folders made here, removed again if the download fails
+    while not os.path.isdir(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
+    for folder in reversed(created):
+        os.mkdir(folder)
     partial = path + '.part'
+    done = False
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, 'wb') as out:
             total = int(response.headers.get('Content-Length') or 0) or None
@@ -62,12 +69,17 @@ def download(url, path, md5):
                     bar.update(len(chunk))
         check_md5(partial, md5, os.path.basename(path))
         os.replace(partial, path)
+        done = True
     except (urllib.error.URLError, OSError) as err:
         raise UserError('cannot download %s (%s); download it by hand and pass its folder '
                         'with --source' % (url, getattr(err, 'reason', err))) from None
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+        if not done:
+            for folder in created:
+                if not os.listdir(folder):
+                    os.rmdir(folder)
     return path
 
 

@@ -373,3 +373,17 @@ def test_labels_outside_the_classes_are_refused(tmp_path, with_json):
 def test_default_threads_suit_the_core_count():
     assert 1 <= default_threads('cifar10') <= 2
     assert 1 <= default_threads('imagenet') <= 16
+
+
+def test_the_benchmark_reports_three_readers(capsys):
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        'tools', 'bench_iterator.py')
+    spec = importlib.util.spec_from_file_location('bench_iterator', path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(['--count', '256', '--epochs', '1', '--batch-size', '32']) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split('  ')[0] for line in lines[1:]] == [
+        'raw ImageRecordIter', 'wrapper, aug type 0', 'wrapper, aug type 1']
+    assert all(float(line.split()[-2]) > 0 for line in lines[1:])
