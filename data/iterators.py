@@ -274,7 +274,7 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
         if record.part_size(num_parts, part_index) == 0:
             raise UserError('%s has %d records: too few for %d parts'
                             % (record.rec_path, record.count, num_parts))
-    # MXNet cannot fill a training batch that would wrap around its part more than once.
+    # An epoch's last batch is topped up from the first batch of the same shuffle.
     if train.part_size(num_parts, part_index) < batch_size:
         raise UserError('%s gives part %d of %d only %d records, fewer than the batch size %d; '
                         'use a smaller batch size or fewer workers'
