@@ -19,6 +19,7 @@ from mxnet import autograd, gluon
 import network
 from common import logs, runfiles
 from common.devices import contexts_from_args
+from common.dist import SUM_FIELDS, DistSync
 from common.errors import UserError
 from data.datasets import DATASETS
 
@@ -184,14 +185,19 @@ class EpochMeter:
     def read_epoch(self):
         return self._read(self.epoch)
 
+    def epoch_sums(self):
+        figures = self.read_epoch()
+        return dict({key: figures.get(key, 0.0) * self.epoch['n'] for key in SUM_FIELDS[1:]},
+                    n=float(self.epoch['n']))
+
 
 def evaluate(net, val_it, contexts, batch_size, top5):
-    """Cross-entropy, accuracy and top-5 over every validation image exactly once.
+    """Sums of cross-entropy, top-1 and top-5 hits over every validation image once.
 
     A short last batch is padded to the full batch so the static graph keeps its shape;
     the padding rows are dropped before scoring.
     """
-    total = loss_sum = top1 = top5_hits = 0.0
+    sums = dict(n=0.0, loss=0.0, top1=0.0, top5=0.0)
     for data, label in val_it:
         n = data.shape[0]
         if n < batch_size:
@@ -202,18 +208,23 @@ def evaluate(net, val_it, contexts, batch_size, top5):
         labels = label.asnumpy().astype(np.int64)
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_prob = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss_sum += -log_prob[np.arange(n), labels].sum()
-        top1 += (logits.argmax(axis=1) == labels).sum()
+        sums['loss'] += -log_prob[np.arange(n), labels].sum()
+        sums['top1'] += (logits.argmax(axis=1) == labels).sum()
         if top5:
             best5 = np.argsort(-logits, axis=1)[:, :5]
-            top5_hits += (best5 == labels[:, None]).any(axis=1).sum()
-        total += n
-    if total == 0:
-        raise UserError('the validation records are empty')
-    result = {'loss': loss_sum / total, 'top1': top1 / total}
+            sums['top5'] += (best5 == labels[:, None]).any(axis=1).sum()
+        sums['n'] += n
+    return sums
+
+
+def means(sums, top5):
+    """Sums (over one worker or all) -> mean loss, accuracy and top-5 accuracy."""
+    if sums['n'] == 0:
+        raise UserError('no images to score: the record file or its part is empty')
+    figures = {key: sums[key] / sums['n'] for key in ('loss', 'top1')}
     if top5:
-        result['top5'] = top5_hits / total
-    return result
+        figures['top5'] = sums['top5'] / sums['n']
+    return figures
 
 
 def _logits(out):
@@ -258,14 +269,19 @@ def _train(args, top5):
     files.claim()
     logger = setup_logger(files.log_path if rank == 0 else None, rank, num_workers)
     epoch_size = len(train_it)
-    if not resuming:
+    if not resuming and rank == 0:
         for line in logs.head_lines(files.log_path, args):
             logger.info(line)
     for notice in notices:
         logger.info(notice)
+    if num_workers > 1:
+        logger.info('worker %d of %d: training on part %d of %d, %d images; %d test images',
+                    rank, num_workers, rank + 1, num_workers, train_it.num_examples,
+                    val_it.num_examples)
 
     step_updates = lr_step_updates(args.lr_step_epochs, epoch_size)
-    trainer_kv = kv if kv is not None else (args.kv_store if len(contexts) > 1 else None)
+    # dist: the gradients are summed by DistSync, the Trainer updates locally
+    trainer_kv = None if kv is not None or len(contexts) == 1 else args.kv_store
     optimizer = mx.optimizer.NAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd)
 
     if resuming:
@@ -287,6 +303,7 @@ def _train(args, top5):
         trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,
                                 update_on_kvstore=False)
         num_update = 0
+    sync = DistSync(kv, net) if kv is not None else None
     net.hybridize(static_alloc=True, static_shape=True)
     if rank == 0:
         learnable = sum(p.data(contexts[0]).size for p in net.collect_params().values()
@@ -320,7 +337,11 @@ def _train(args, top5):
                 outs = [net(x) for x in xs]
                 losses = [_loss(loss_fn, out, y) for out, y in zip(outs, ys)]
             autograd.backward(losses)
-            trainer.step(global_batch)
+            if sync is not None:
+                sync.allreduce_grads()
+                trainer.update(global_batch)
+            else:
+                trainer.step(global_batch)
             num_update += 1
             meter.add(losses, [_logits(o) for o in outs], ys)
             if bar is not None:
@@ -337,12 +358,19 @@ def _train(args, top5):
         if bar is not None:
             bar.close()
         time_cost = time.time() - tic
-        train_figures = meter.read_epoch()
+        train_sums = meter.epoch_sums()
+        val_sums = evaluate(net, val_it, contexts, args.test_batch_size, top5)
+        if sync is not None:  # figures over every worker's images
+            train_sums = sync.sum_metrics(sync.train_key, train_sums)
+            val_sums = sync.sum_metrics(sync.val_key, val_sums)
+        train_figures, val = means(train_sums, top5), means(val_sums, top5)
         _check_finite(train_figures['loss'], epoch, epoch_size, last_checkpoint, files)
-        val = evaluate(net, val_it, contexts, args.test_batch_size, top5)
         for line in logs.epoch_lines(epoch, train_figures['top1'], train_figures['loss'],
                                      time_cost, val['loss'], val['top1'], val.get('top5')):
             logger.info(line)
+        if num_workers > 1:
+            # Workers that stay in step hold identical weights: the same checksum.
+            logger.info('Epoch[%d] parameter checksum %.17g', epoch, _checksum(net, contexts))
         result = dict(epoch=epoch, train_loss=train_figures['loss'],
                       train_acc=train_figures['top1'], time_cost=time_cost,
                       val_loss=val['loss'], val_acc=val['top1'], val_top5=val.get('top5'),
@@ -362,6 +390,11 @@ def _train(args, top5):
         logger.info('nothing to do: the run already has %d of %d epochs',
                     files.start_epoch, args.num_epochs)
     return dict(result or {}, log_path=files.log_path, weights_prefix=files.prefix)
+
+
+def _checksum(net, contexts):
+    return float(sum(np.abs(p.data(contexts[0]).asnumpy()).astype(np.float64).sum()
+                     for p in net.collect_params().values() if p.grad_req != 'null'))
 
 
 def _loss(loss_fn, out, label):

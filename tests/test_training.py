@@ -187,3 +187,48 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(fashion_slice,
     assert runfiles.checkpoint_epochs(good['weights_prefix']) == [1]
     with open(good['log_path']) as handle:
         assert 'became' in handle.read().splitlines()[-1]
+
+
+def test_dist_sync_two_workers_stay_identical_on_disjoint_halves(fashion_slice, tmp_path):
+    """tools/launch.py: 2 workers and 1 server on 127.0.0.1, MXNet's own dist_sync."""
+    import re
+    import signal
+    command = [sys.executable, 'tools/launch.py', '-n', '2', '-s', '1', '--launcher', 'local',
+               sys.executable, 'train_model.py', '--kv-store', 'dist_sync',
+               '--dataset', 'fashion-mnist', '--data-dir', fashion_slice,
+               '--log-dir', str(tmp_path), '--network', 'cross', '--depth', '14', '--cpu',
+               '--batch-size', '32', '--test-batch-size', '64', '--num-epochs', '2',
+               '--rand-seed', '3', '--log-iters', '4', '--no-progress']
+    # as a user runs it: dist runs keep MXNet's threaded engine (common/runtime.py)
+    env = {k: v for k, v in os.environ.items() if k != 'MXNET_ENGINE_TYPE'}
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, env=env,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output[-3000:]
+    # each worker reads its own half of the training records
+    parts = dict(re.findall(r'Node\[(\d)\] worker \d of 2: training on part \d of 2, '
+                            r'(\d+) images', output))
+    assert sorted(parts) == ['0', '1'] and sum(map(int, parts.values())) == TRAIN
+    assert output.count('Batch [16]') == 2 * 2  # 512 images / 32 = 16 batches, both epochs
+    # after every epoch both workers hold the very same weights
+    sums = re.findall(r'Node\[(\d)\] Epoch\[(\d)\] parameter checksum (\S+)', output)
+    by_epoch = {}
+    for node, epoch, value in sums:
+        by_epoch.setdefault(epoch, {})[node] = value
+    assert sorted(by_epoch) == ['0', '1']
+    for epoch, values in by_epoch.items():
+        assert values['0'] == values['1'], (epoch, values)
+    # rank 0 writes the log, every line with its rank; test figures cover all 256 images
+    log = tmp_path / 'fashion-mnist' / 'cross' / 'cross_d14w1_exp1.txt'
+    lines = log.read_text().splitlines()
+    assert all(' Node[0] ' in line for line in lines)
+    run = logs.parse_log(str(log))
+    assert run.complete and run.unparseable_lines == 0
+    accuracies = re.findall(r'Node\[(\d)\] Epoch\[1\] Validation-accuracy=(\S+)', output)
+    assert len(accuracies) == 2 and accuracies[0][1] == accuracies[1][1]
+    assert round(float(accuracies[0][1]) * TEST) == pytest.approx(
+        float(accuracies[0][1]) * TEST, abs=1e-3)
