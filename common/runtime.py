@@ -22,10 +22,10 @@ def configure(args):
     if cpu_only(args) and 'dist' not in args.kv_store:
         os.environ.setdefault('MXNET_ENGINE_TYPE', 'NaiveEngine')
     if os.environ.get('MXNET_ENGINE_TYPE'):
-        _start_engine_quietly()
+        start_engine_quietly()
 
 
-def _start_engine_quietly():
+def start_engine_quietly():
     """Start MXNet's engine now, with stderr closed for the moment.
 
     A chosen engine announces itself on stderr ("MXNet start using engine: ...") when the

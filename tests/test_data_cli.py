@@ -14,7 +14,7 @@ from data import synthetic
 from data.fashion_mnist import DEBIAN_DIR, read_idx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# A user's environment: conftest.py's MXNET_ENGINE_TYPE makes MXNet log one line at exit.
+# A user's environment: a chosen MXNET_ENGINE_TYPE makes MXNet log one line on stderr.
 ENV = {k: v for k, v in os.environ.items() if k != 'MXNET_ENGINE_TYPE'}
 
 
