@@ -28,7 +28,8 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def parse(argv=None):
+    """The flags with every default filled in, checked."""
     args = build_parser().parse_args(argv)
     if args.network not in IMAGENET_DEPTHS:
         raise UserError('--network=%s is not an ImageNet network; choose one of %s (CIFAR '
@@ -36,7 +37,11 @@ def main(argv=None):
                         % (args.network, ', '.join(sorted(IMAGENET_DEPTHS))))
     # The log name carries the paper's depth of the network (DFN-MR-50, ResNet-98).
     args.depth = args.depth or IMAGENET_DEPTHS[args.network]
-    args = flags.resolve_defaults(args)
+    return flags.resolve_defaults(args)
+
+
+def main(argv=None):
+    args = parse(argv)
     runtime.configure(args)
     from common.fit import train  # mxnet only now: its environment is set
     flags.print_summary(train(args, top5=True))

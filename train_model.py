@@ -23,12 +23,16 @@ def build_parser():
     return parser
 
 
+def parse(argv=None):
+    """The flags with every per-dataset default filled in, checked."""
+    return flags.resolve_defaults(build_parser().parse_args(argv))
+
+
 def main(argv=None):
-    args = flags.resolve_defaults(build_parser().parse_args(argv))
+    args = parse(argv)
     runtime.configure(args)
     from common.fit import train  # mxnet only now: its environment is set
-    result = train(args, top5=args.dataset == 'imagenet')
-    flags.print_summary(result)
+    flags.print_summary(train(args, top5=args.dataset == 'imagenet'))
     return 0
 
 

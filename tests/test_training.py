@@ -41,7 +41,7 @@ def train(data_dir, log_dir, *extra):
             '--network', 'cross', '--depth', '14', '--cpu', '--batch-size', '32',
             '--test-batch-size', '100', '--log-iters', '8', '--rand-seed', '7',
             '--no-progress'] + list(extra)
-    args = train_model.flags.resolve_defaults(train_model.build_parser().parse_args(argv))
+    args = train_model.parse(argv)
     from common.fit import train as fit_train
     return fit_train(args)
 
@@ -232,3 +232,37 @@ def test_dist_sync_two_workers_stay_identical_on_disjoint_halves(fashion_slice, 
     assert len(accuracies) == 2 and accuracies[0][1] == accuracies[1][1]
     assert round(float(accuracies[0][1]) * TEST) == pytest.approx(
         float(accuracies[0][1]) * TEST, abs=1e-3)
+
+
+def test_train_imagenet_runs_the_imagenet_recipe_on_a_tiny_tree(tmp_path):
+    """train_imagenet.py on 6 JPEGs packed by data.prepare: symbol_resnet, top-5, 224x224."""
+    import train_imagenet
+    from data import imagenet
+    from data.synthetic import write_image_tree
+    write_image_tree(str(tmp_path / 'tree'), per_class=2)
+    imagenet.convert(str(tmp_path / 'tree'), str(tmp_path / 'rec'), workers=1)
+    args = train_imagenet.parse([])
+    # the original's ImageNet recipe as defaults
+    assert (args.network, args.depth, args.batch_size, args.num_epochs, args.lr_step_epochs,
+            args.log_iters, args.checkpoint_epochs, args.train_dataset, args.val_dataset,
+            args.num_classes, args.data_shape, args.dataset) == (
+        'symbol_cross', 50, 256, 120, [30, 60, 90], 10, 5, 'imagenet_train.rec',
+        'imagenet_val.rec', 1000, 224, 'imagenet')
+    argv = ['--network', 'symbol_resnet', '--data-dir', str(tmp_path / 'rec'), '--cpu',
+            '--num-classes', '5',
+            '--log-dir', str(tmp_path / 'snap'), '--batch-size', '2', '--test-batch-size', '2',
+            '--num-epochs', '1', '--log-iters', '1', '--no-progress', '--rand-seed', '1']
+    args = train_imagenet.parse(argv)
+    from common.fit import train as fit_train
+    result = fit_train(args, top5=True)
+    assert result['log_path'].endswith(
+        os.path.join('imagenet', 'symbol_resnet', 'symbol_resnet_d98w1_exp1.txt'))
+    assert result['val_top5'] == 1.0  # 5 classes: every label is among the top 5
+    text = open(result['log_path']).read()
+    assert '\ttop5: ' in text and 'Validation-top_k_accuracy_5=1.000000' in text
+    assert logs.parse_log(result['log_path']).records[0].val_top5 == 1.0
+
+
+def test_train_imagenet_refuses_cifar_networks():
+    proc = run_script('train_imagenet.py', '--network', 'cross', '--cpu')
+    assert_one_line_error(proc, 'not an ImageNet network', 'symbol_cross')
