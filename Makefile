@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-export OMP_NUM_THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup system-packages test
+.PHONY: setup system-packages test demo
 setup: $(STAMP) system-packages
 
 # Reinstalls only when a requirements file changed.
@@ -19,3 +18,12 @@ system-packages:
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The built-in default: DFN-MR (cross) on Fashion-MNIST, on the CPU, in a few minutes.
+DEMO_DEPTH  ?= 26
+DEMO_EPOCHS ?= 3
+demo: setup
+	$(PY) -m data.prepare fashion-mnist
+	$(PY) train_model.py --dataset=fashion-mnist --network=cross --depth=$(DEMO_DEPTH) \
+	    --num-epochs=$(DEMO_EPOCHS) --cpu
+	$(PY) show_model.py --dataset=fashion-mnist --network=cross --depth=$(DEMO_DEPTH)
