@@ -21,6 +21,7 @@ from common import logs, runfiles
 from common.devices import contexts_from_args
 from common.dist import SUM_FIELDS, DistSync
 from common.errors import UserError
+from common.optim import OriginalNAG
 from data.datasets import DATASETS
 
 
@@ -282,7 +283,7 @@ def _train(args, top5):
     step_updates = lr_step_updates(args.lr_step_epochs, epoch_size)
     # dist: the gradients are summed by DistSync, the Trainer updates locally
     trainer_kv = None if kv is not None or len(contexts) == 1 else args.kv_store
-    optimizer = mx.optimizer.NAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd)
+    optimizer = OriginalNAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd)
 
     if resuming:
         net.initialize(mx.init.Zero(), ctx=contexts)

@@ -39,12 +39,13 @@ def bare_step_rate(args, channels, size):
     from mxnet import autograd, gluon
 
     import network
+    from common.optim import OriginalNAG
     net = network.get_net(args.network, depth=args.depth)
     net.initialize(network.original_initializer())
     net(mx.nd.zeros((1, channels, size, size)))
     net.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(net.collect_params(),
-                            mx.optimizer.NAG(learning_rate=0.01, momentum=0.9, wd=1e-4))
+                            OriginalNAG(learning_rate=0.01, momentum=0.9, wd=1e-4))
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     data = mx.nd.random.normal(shape=(args.batch_size, channels, size, size))
     label = mx.nd.array([i % 10 for i in range(args.batch_size)])
