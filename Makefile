@@ -20,10 +20,11 @@ test: setup
 	$(PY) -m pytest -q tests
 
 # The built-in default: DFN-MR (cross) on Fashion-MNIST, on the CPU, in a few minutes.
-DEMO_DEPTH  ?= 26
-DEMO_EPOCHS ?= 3
+DEMO_DEPTH    ?= 26
+DEMO_EPOCHS   ?= 2
+DEMO_LR_STEPS ?= 1
 demo: setup
 	$(PY) -m data.prepare fashion-mnist
 	$(PY) train_model.py --dataset=fashion-mnist --network=cross --depth=$(DEMO_DEPTH) \
-	    --num-epochs=$(DEMO_EPOCHS) --cpu
+	    --num-epochs=$(DEMO_EPOCHS) --lr-steps=$(DEMO_LR_STEPS) --cpu
 	$(PY) show_model.py --dataset=fashion-mnist --network=cross --depth=$(DEMO_DEPTH)
