@@ -15,7 +15,7 @@ import statistics
 import sys
 import textwrap
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 from common.errors import UserError, run_main
 from common.logs import Run, parse_log

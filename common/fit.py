@@ -7,7 +7,6 @@ and over the workers of a dist kvstore.
 """
 import json
 import logging
-import os
 import random
 import sys
 import time
