@@ -8,6 +8,7 @@ and over the workers of a dist kvstore.
 import json
 import logging
 import random
+import re
 import sys
 import time
 
@@ -73,7 +74,13 @@ def seed_everything(seed):
 
 
 class RunFiles:
-    """The log, metrics and weights of one run; only rank 0 writes them."""
+    """The log, metrics and weights of one run; only rank 0 writes them.
+
+    --resume continues the latest run in its own files: its latest checkpoint is the newest,
+    so nothing is overwritten. --load-epoch N starts a new run from another run's
+    checkpoint N: the other run's later checkpoints and log lines stay as they are, and the
+    new log begins with a copy of its epochs before N, so it reads as one whole run.
+    """
 
     def __init__(self, args, rank):
         self.rank = rank
@@ -81,8 +88,9 @@ class RunFiles:
                                           args.network)
         self.stem = runfiles.config_stem(args.network, args.depth, args.widen_factor,
                                          args.exp_name)
-        self.log_path = None
-        self.prefix = args.model_prefix
+        self.log_path = self.prefix = None
+        self.source_prefix = args.model_prefix  # the checkpoint to start from
+        self.source_log = None                  # --load-epoch: the log to copy epochs from
         self.start_epoch = 0
         if args.resume:
             self._find_latest()
@@ -96,30 +104,43 @@ class RunFiles:
         if self.prefix is None and self.log_path is not None:
             self.prefix = runfiles.weights_prefix(self.log_path)
 
+    def earlier_epoch_lines(self):
+        """--load-epoch N: the source log's lines of epochs 0..N-1 (none without a log)."""
+        if self.source_log is None:
+            return []
+        kept = []
+        with open(self.source_log, errors='replace') as handle:
+            for line in handle:
+                match = re.search(r'(?:^|\s)Epoch\[(\d+)\]', line)
+                if match and int(match.group(1)) < self.start_epoch:
+                    kept.append(line)
+        return kept
+
     def _find_latest(self):
         for log_path in reversed(runfiles.run_logs(self.folder, self.stem)):
             prefix = runfiles.weights_prefix(log_path)
             epochs = runfiles.checkpoint_epochs(prefix)
             if epochs:
                 self.log_path, self.prefix, self.start_epoch = log_path, prefix, epochs[-1]
+                self.source_prefix = prefix
                 return
         raise UserError('--resume: no checkpoint of %s%s in %s; start a new run without '
                         '--resume' % (self.stem, '<run>', self.folder))
 
     def _find_prefix(self, epoch):
-        if self.prefix is None:
+        if self.source_prefix is None:
             logs_found = runfiles.run_logs(self.folder, self.stem)
             if not logs_found:
                 raise UserError('--load-epoch %d: no run of %s in %s; pass --model-prefix'
                                 % (epoch, self.stem, self.folder))
-            self.prefix = runfiles.weights_prefix(logs_found[-1])
-        if epoch not in runfiles.checkpoint_epochs(self.prefix):
-            have = runfiles.checkpoint_epochs(self.prefix)
+            self.source_prefix = runfiles.weights_prefix(logs_found[-1])
+        have = runfiles.checkpoint_epochs(self.source_prefix)
+        if epoch not in have:
             raise UserError('--load-epoch %d: no checkpoint %s; saved epochs: %s' % (
-                epoch, runfiles.params_file(self.prefix, epoch),
+                epoch, runfiles.params_file(self.source_prefix, epoch),
                 ', '.join(map(str, have)) or 'none'))
         self.start_epoch = epoch
-        self.log_path = runfiles.log_of_prefix(self.prefix)
+        self.source_log = runfiles.log_of_prefix(self.source_prefix)
 
 
 def setup_logger(log_path, rank, num_workers):
@@ -254,7 +275,8 @@ def _train(args, top5):
     files = RunFiles(args, rank)
     resuming = files.start_epoch > 0
     if resuming:
-        args.rand_seed = runfiles.read_state(files.prefix, files.start_epoch)['rand_seed']
+        args.rand_seed = runfiles.read_state(files.source_prefix,
+                                             files.start_epoch)['rand_seed']
     elif args.rand_seed is None:
         # Workers need not agree: dist kvstores give every worker rank 0's weights.
         args.rand_seed = random.SystemRandom().randrange(2 ** 31)
@@ -269,9 +291,13 @@ def _train(args, top5):
     files.claim()
     logger = setup_logger(files.log_path if rank == 0 else None, rank, num_workers)
     epoch_size = len(train_it)
-    if not resuming and rank == 0:
+    new_log = rank == 0 and files.log_path != files.source_log and not args.resume
+    if new_log:
         for line in logs.head_lines(files.log_path, args):
             logger.info(line)
+        if files.source_log is not None:
+            with open(files.log_path, 'a') as handle:
+                handle.writelines(files.earlier_epoch_lines())
     for notice in notices:
         logger.info(notice)
     if num_workers > 1:
@@ -289,12 +315,13 @@ def _train(args, top5):
         _shape_pass(net, args, contexts)
         trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,
                                 update_on_kvstore=False)
-        meta = runfiles.load_checkpoint(files.prefix, files.start_epoch, net, trainer,
+        meta = runfiles.load_checkpoint(files.source_prefix, files.start_epoch, net, trainer,
                                         contexts)
         num_update = meta['num_update']
         trainer.set_learning_rate(lr_at(num_update, args.lr, args.lr_factor, step_updates))
         logger.info('resuming from %s at epoch %d (batch %d), learning rate %g',
-                    runfiles.params_file(files.prefix, files.start_epoch), files.start_epoch,
+                    runfiles.params_file(files.source_prefix, files.start_epoch),
+                    files.start_epoch,
                     num_update, lr_at(num_update, args.lr, args.lr_factor, step_updates))
     else:
         seed_everything(args.rand_seed)
@@ -314,7 +341,8 @@ def _train(args, top5):
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     global_batch = args.batch_size * num_workers
     show_bar = rank == 0 and not args.no_progress and sys.stderr.isatty()
-    last_checkpoint = files.start_epoch if resuming else None
+    last_checkpoint = (runfiles.params_file(files.source_prefix, files.start_epoch)
+                       if resuming else None)
     result = None
     for epoch in range(files.start_epoch, args.num_epochs):
         # Every random choice of an epoch derives from (seed, epoch): a resumed run sees
@@ -384,7 +412,7 @@ def _train(args, top5):
                                          dict(num_update=num_update,
                                               rand_seed=args.rand_seed,
                                               args=vars(args)))
-                last_checkpoint = done
+                last_checkpoint = runfiles.params_file(files.prefix, done)
                 logger.info('Saved checkpoint to "%s"', runfiles.params_file(files.prefix, done))
     if result is None:
         logger.info('nothing to do: the run already has %d of %d epochs',
@@ -413,9 +441,8 @@ def _shape_pass(net, args, contexts):
 def _check_finite(loss, epoch, batch, last_checkpoint, files):
     if np.isfinite(loss):
         return
-    where = ('the last good checkpoint is %s'
-             % runfiles.params_file(files.prefix, last_checkpoint)
-             if last_checkpoint else 'no checkpoint was saved yet')
+    where = ('the last good checkpoint is %s' % last_checkpoint if last_checkpoint
+             else 'no checkpoint was saved yet')
     raise NonFiniteLoss('the training loss became %s in epoch %d by batch %d; stopped, %s; '
                         'try a lower --lr' % (loss, epoch, batch, where))
 

@@ -108,9 +108,20 @@ def test_resume_ends_with_the_same_parameters(fashion_slice, tmp_path):
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     assert resumed['val_acc'] == whole['val_acc']
-    # --load-epoch N continues the latest run from the checkpoint after N epochs
+    # --load-epoch N starts a new run from the latest run's checkpoint after N epochs; the
+    # source run keeps its files, and the new log begins with its epochs before N
+    source_log = open(resumed['log_path']).read()
+    source_weights = open(runfiles.params_file(resumed['weights_prefix'], 2), 'rb').read()
     again = train(fashion_slice, tmp_path / 'split', '--num-epochs', '2', '--load-epoch', '1',
                   *steps)
+    assert again['log_path'].endswith('cross_d14w1_exp2.txt')
+    assert again['weights_prefix'] != resumed['weights_prefix']
+    assert open(resumed['log_path']).read() == source_log
+    assert open(runfiles.params_file(resumed['weights_prefix'], 2), 'rb').read() == \
+        source_weights
+    copied = logs.parse_log(again['log_path'])
+    assert [r.epoch for r in copied.records] == [0, 1] and copied.complete
+    assert copied.records[0].val_acc == epochs_of(first['log_path'])[0].val_acc
     c = params_of(runfiles.params_file(again['weights_prefix'], 2))
     for name in a:
         np.testing.assert_array_equal(a[name], c[name], err_msg=name)
