@@ -12,6 +12,7 @@ import pytest
 
 from data import synthetic
 from data.fashion_mnist import DEBIAN_DIR, read_idx
+from helpers import assert_one_line_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A user's environment: a chosen MXNET_ENGINE_TYPE makes MXNet log one line on stderr.
@@ -21,15 +22,6 @@ ENV = {k: v for k, v in os.environ.items() if k != 'MXNET_ENGINE_TYPE'}
 def prepare(*args):
     return subprocess.run([sys.executable, '-m', 'data.prepare'] + [str(a) for a in args],
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-
-
-def assert_one_line_error(proc, *words):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
-    assert 'Traceback' not in proc.stderr + proc.stdout
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def leftovers(out):

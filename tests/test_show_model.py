@@ -14,6 +14,7 @@ import pytest
 
 import network
 import show_model
+from helpers import assert_one_line_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'show_model.py')
@@ -243,39 +244,30 @@ def test_chained_additions_are_one_sum():
 
 # ---- errors: one line, exit code 2 ----------------------------------------------------
 
-def check_error(proc, *words):
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
-    assert 'Traceback' not in proc.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-
-
 def test_missing_dot(tmp_path):
     empty = os.path.join(str(tmp_path), 'bin')
     os.mkdir(empty)
     env = dict(os.environ, PATH=empty)
     proc = run('--network=cross', '--depth=26', '--out', str(tmp_path), env=env)
-    check_error(proc, 'dot', 'sudo apt-get install graphviz')
+    assert_one_line_error(proc, 'dot', 'sudo apt-get install graphviz')
     assert proc.stdout == ''
     assert os.listdir(str(tmp_path)) == ['bin']
 
 
 def test_unknown_network(tmp_path):
-    check_error(run('--network=nosuch', '--out', str(tmp_path)), 'nosuch', 'cross')
+    assert_one_line_error(run('--network=nosuch', '--out', str(tmp_path)), 'nosuch', 'cross')
     assert os.listdir(str(tmp_path)) == []
 
 
 def test_bad_depth(tmp_path):
-    check_error(run('--network=cross', '--depth=5', '--out', str(tmp_path)), 'depth')
+    assert_one_line_error(run('--network=cross', '--depth=5', '--out', str(tmp_path)), 'depth')
 
 
 def test_unwritable_out(tmp_path):
     blocker = os.path.join(str(tmp_path), 'file')
     with open(blocker, 'w') as f:
         f.write('not a folder')
-    check_error(run('--network=plain', '--depth=5', '--out', os.path.join(blocker, 'sub')),
+    assert_one_line_error(run('--network=plain', '--depth=5', '--out', os.path.join(blocker, 'sub')),
                 'output folder')
 
 

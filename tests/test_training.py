@@ -13,6 +13,7 @@ from common import logs, runfiles
 from common.errors import UserError
 from data.fashion_mnist import read_idx
 from data.synthetic import write_record_dataset
+from helpers import assert_one_line_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION = '/usr/share/datasets/fashion-mnist'
@@ -144,15 +145,6 @@ def test_several_cpu_contexts_match_one(fashion_slice, tmp_path):
 def run_script(*argv, cwd=ROOT):
     return subprocess.run([sys.executable] + list(argv), cwd=cwd, capture_output=True,
                           text=True, timeout=300)
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
-    assert 'Traceback' not in proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.mark.parametrize('flags, needles', [
