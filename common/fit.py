@@ -189,27 +189,24 @@ class EpochMeter:
                 self.epoch[key].append(value)
 
     @staticmethod
-    def _read(meter):
-        n = max(meter['n'], 1)
-        out = {}
-        for key in ('loss', 'top1', 'top5'):
-            if meter[key]:
-                out[key] = sum(v.asscalar() for v in meter[key]) / n
-                meter[key] = [mx.nd.array([out[key] * n])]  # keep the sum, drop the graph
-        return out
+    def _sums(meter):
+        """The meter's sums as numbers; the device arrays collapse into one each."""
+        sums = {'n': float(meter['n'])}
+        for key in SUM_FIELDS[1:]:
+            sums[key] = float(sum(v.asscalar() for v in meter[key]))
+            meter[key] = [mx.nd.array([sums[key]])] if meter[key] else []
+        return sums
 
     def read_window(self):
-        values = self._read(self.window)
+        values = means(self._sums(self.window), self.top5)
         self.window = self._zero()
         return values
 
     def read_epoch(self):
-        return self._read(self.epoch)
+        return means(self._sums(self.epoch), self.top5)
 
     def epoch_sums(self):
-        figures = self.read_epoch()
-        return dict({key: figures.get(key, 0.0) * self.epoch['n'] for key in SUM_FIELDS[1:]},
-                    n=float(self.epoch['n']))
+        return self._sums(self.epoch)
 
 
 def evaluate(net, val_it, contexts, batch_size, top5):
@@ -291,8 +288,7 @@ def _train(args, top5):
     files.claim()
     logger = setup_logger(files.log_path if rank == 0 else None, rank, num_workers)
     epoch_size = len(train_it)
-    new_log = rank == 0 and files.log_path != files.source_log and not args.resume
-    if new_log:
+    if rank == 0 and not args.resume:  # a new log: a new run, or --load-epoch
         for line in logs.head_lines(files.log_path, args):
             logger.info(line)
         if files.source_log is not None:
@@ -310,26 +306,23 @@ def _train(args, top5):
     trainer_kv = None if kv is not None or len(contexts) == 1 else args.kv_store
     optimizer = OriginalNAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd)
 
+    # A resumed run's weights come from the checkpoint; a new run draws them.
+    seed_everything(args.rand_seed)
+    net.initialize(mx.init.Zero() if resuming else network.original_initializer(),
+                   ctx=contexts)
+    _shape_pass(net, args, contexts)
+    trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,
+                            update_on_kvstore=False)
+    num_update = 0
     if resuming:
-        net.initialize(mx.init.Zero(), ctx=contexts)
-        _shape_pass(net, args, contexts)
-        trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,
-                                update_on_kvstore=False)
         meta = runfiles.load_checkpoint(files.source_prefix, files.start_epoch, net, trainer,
                                         contexts)
         num_update = meta['num_update']
-        trainer.set_learning_rate(lr_at(num_update, args.lr, args.lr_factor, step_updates))
+        lr = lr_at(num_update, args.lr, args.lr_factor, step_updates)
+        trainer.set_learning_rate(lr)
         logger.info('resuming from %s at epoch %d (batch %d), learning rate %g',
                     runfiles.params_file(files.source_prefix, files.start_epoch),
-                    files.start_epoch,
-                    num_update, lr_at(num_update, args.lr, args.lr_factor, step_updates))
-    else:
-        seed_everything(args.rand_seed)
-        net.initialize(network.original_initializer(), ctx=contexts)
-        _shape_pass(net, args, contexts)
-        trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,
-                                update_on_kvstore=False)
-        num_update = 0
+                    files.start_epoch, num_update, lr)
     sync = DistSync(kv, net) if kv is not None else None
     net.hybridize(static_alloc=True, static_shape=True)
     if rank == 0:
@@ -413,7 +406,7 @@ def _train(args, top5):
                                               rand_seed=args.rand_seed,
                                               args=vars(args)))
                 last_checkpoint = runfiles.params_file(files.prefix, done)
-                logger.info('Saved checkpoint to "%s"', runfiles.params_file(files.prefix, done))
+                logger.info('Saved checkpoint to "%s"', last_checkpoint)
     if result is None:
         logger.info('nothing to do: the run already has %d of %d epochs',
                     files.start_epoch, args.num_epochs)
