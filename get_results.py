@@ -17,7 +17,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import List
 
-from common.errors import UserError, run_main
+from common.errors import ArgumentParser, UserError, run_main
 from common.logs import Run, parse_log
 
 RESULT_SUFFIX = '_results.txt'
@@ -364,7 +364,7 @@ def write_outputs(report, force):
 # ---------------------------------------------------------------- command line
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Summarise the training runs under DIR: final test accuracy and error\n'
                     'per configuration, result files, a CSV, a markdown table and curves.',
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

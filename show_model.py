@@ -23,7 +23,6 @@ A network with several outputs (the ensemble's 8 components) is drawn one column
 output, each with its own copy of the layers it uses; boxes that share weights share a
 label. Rendering needs Graphviz's `dot` program (Debian: `sudo apt-get install graphviz`).
 """
-import argparse
 import json
 import os
 import re
@@ -32,7 +31,7 @@ import subprocess
 import sys
 
 from common.args import add_network_args, num_classes_of
-from common.errors import UserError, run_main
+from common.errors import ArgumentParser, UserError, run_main
 from data.datasets import DATASETS
 
 FORMATS = ('png', 'svg', 'pdf')
@@ -320,7 +319,7 @@ def format_params(count):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Draw a network in the style of the original pictures and print its '
                     'parameter count. Writes <out>/<network>_d<depth>.<format>, with '
                     'w<widen> appended when --widen-factor is not 1 (e.g. cross_d26w4.png); '

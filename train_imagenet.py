@@ -7,13 +7,13 @@ import argparse
 
 from common import args as flags
 from common import runtime
-from common.errors import UserError, run_main
+from common.errors import ArgumentParser, UserError, run_main
 
 IMAGENET_DEPTHS = {'symbol_cross': 50, 'symbol_resnet': 98}
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Train an ImageNet deeply-fused network from .rec files.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     flags.add_network_args(parser, default_network='symbol_cross', default_depth=None)

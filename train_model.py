@@ -8,11 +8,11 @@ import argparse
 
 from common import args as flags
 from common import runtime
-from common.errors import run_main
+from common.errors import ArgumentParser, run_main
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Train a deeply-fused network (CIFAR-10/100, SVHN, Fashion-MNIST).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     flags.add_network_args(parser)

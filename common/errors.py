@@ -5,8 +5,18 @@ never a traceback. Raise it with a message that says what is wrong and how to fi
 """
 
 
+import argparse
+
+
 class UserError(Exception):
     """Bad input from the user: a flag, a file, a data set."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Bad flags end like every other bad input: one `error: ...` line, exit code 2."""
+
+    def error(self, message):
+        raise UserError('%s (see %s --help)' % (message, self.prog))
 
 
 def run_main(main, argv=None):

@@ -8,12 +8,11 @@ class names, image shape, per-channel mean and std of the training images. Defau
 data/<dataset>/. A finished data set is left alone unless --force. Downloads (checked against
 the official md5) are kept in <out>/downloads/.
 """
-import argparse
 import os
 import sys
 import time
 
-from common.errors import UserError, run_main
+from common.errors import ArgumentParser, UserError, run_main
 from data.recwriter import is_finished
 
 DATA_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -27,15 +26,8 @@ SOURCES = {
 }
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad flags end like every other bad input: one `error: ...` line, exit code 2."""
-
-    def error(self, message):
-        raise UserError('%s (see python -m data.prepare --help)' % message)
-
-
 def parse_args(argv):
-    parser = _OneLineParser(prog='python -m data.prepare', description=__doc__.split('\n')[0])
+    parser = ArgumentParser(prog='python -m data.prepare', description=__doc__.split('\n')[0])
     parser.add_argument('dataset', choices=sorted(SOURCES))
     parser.add_argument('--source', help='; '.join('%s: %s' % item for item in sorted(
         SOURCES.items())).replace('%s', '/usr/share/datasets/fashion-mnist'))
