@@ -7,6 +7,7 @@ Layout (TRAINING.md):
 The weights sit under the same <dataset>[_noaug] folder as the log, so that runs with and
 without augmentation never share a weights folder.
 """
+import contextlib
 import glob
 import os
 import pickle
@@ -86,19 +87,26 @@ def log_of_prefix(prefix):
     return path if os.path.exists(path) else None
 
 
+@contextlib.contextmanager
+def scratch_path(path, tag='tmp'):
+    """A hidden file name beside `path`, removed afterwards whatever happens."""
+    temp = os.path.join(os.path.dirname(path) or '.',
+                        '.%s.%s%d' % (os.path.basename(path), tag, os.getpid()))
+    try:
+        yield temp
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+
+
 def atomic_write(path, write):
     """Call write(temp_path), then rename onto `path`: readers never see a partial file."""
-    folder = os.path.dirname(path) or '.'
-    os.makedirs(folder, exist_ok=True)
-    temp = os.path.join(folder, '.%s.tmp%d' % (os.path.basename(path), os.getpid()))
-    try:
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with scratch_path(path) as temp:
         write(temp)
         with open(temp, 'rb') as handle:
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
 
 
 # A checkpoint is two files: <prefix>-<epoch>.params (the weights, as the original wrote
@@ -116,14 +124,10 @@ def state_file(prefix, epoch):
 def save_checkpoint(prefix, epoch, net, trainer, meta):
     """Epoch `epoch` = that many epochs done."""
     atomic_write(params_file(prefix, epoch), net.save_parameters)
-    states_temp = state_file(prefix, epoch) + '.optimizer%d' % os.getpid()
-    try:
-        trainer.save_states(states_temp)
-        with open(states_temp, 'rb') as handle:
+    with scratch_path(state_file(prefix, epoch), 'optimizer') as temp:  # Trainer needs a file
+        trainer.save_states(temp)
+        with open(temp, 'rb') as handle:
             optimizer_states = handle.read()
-    finally:
-        if os.path.exists(states_temp):
-            os.remove(states_temp)
     payload = dict(meta, epoch=epoch, optimizer_states=optimizer_states)
 
     def write(path):
@@ -165,12 +169,8 @@ def load_checkpoint(prefix, epoch, net, trainer, ctx):
         net.load_parameters(params, ctx=ctx)
     except Exception as err:  # MXNetError or a shape mismatch: a corrupt or foreign file
         raise UserError('cannot load the weights %s (%s)' % (params, str(err).splitlines()[0]))
-    temp = state + '.optimizer%d' % os.getpid()
-    try:
+    with scratch_path(state, 'optimizer') as temp:
         with open(temp, 'wb') as handle:
             handle.write(payload.pop('optimizer_states'))
         trainer.load_states(temp)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
     return payload
