@@ -12,13 +12,13 @@ import io
 import math
 import os
 import statistics
-import sys
 import textwrap
 from dataclasses import dataclass, field
 from typing import List
 
+from common.atomic import atomic_write
 from common.errors import ArgumentParser, UserError, run_main
-from common.logs import Run, parse_log
+from engine.logs import Run, parse_log
 
 RESULT_SUFFIX = '_results.txt'
 SKIPPED_FOLDERS = {'weights'}   # checkpoints, never logs
@@ -330,11 +330,11 @@ def write_output(path, data, force):
         with open(path, 'rb') as existing:
             if existing.read() == data:
                 return 'unchanged'
-    temporary = path + '.tmp'
-    try:
+    def write(temporary):
         with open(temporary, 'wb') as out:
             out.write(data)
-        os.replace(temporary, path)   # a reader never sees half a file
+    try:
+        atomic_write(path, write)
     except OSError as err:
         raise UserError('cannot write %s (%s)' % (path, err.strerror))
     return 'written'
@@ -413,4 +413,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    run_main(main)

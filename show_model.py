@@ -28,11 +28,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
-from common.args import add_network_args, num_classes_of
 from common.errors import ArgumentParser, UserError, run_main
-from data.datasets import DATASETS
+from data.datasets import DATASETS, dataset_names
+from engine.flags import add_network_args, num_classes_of
 
 FORMATS = ('png', 'svg', 'pdf')
 INSTALL_DOT = 'sudo apt-get install graphviz'
@@ -280,38 +279,27 @@ def make_net(args):
     import network
     try:
         name = network.resolve_name(args.network)    # paper names are aliases
-    except ValueError as err:
-        raise UserError(str(err))
-    imagenet = name in network.IMAGENET_NETS
-    if args.widen_factor < 1:
-        raise UserError('--widen-factor must be at least 1 (got %d)' % args.widen_factor)
-    if args.num_classes is not None and args.num_classes < 1:
-        raise UserError('--num-classes must be at least 1 (got %d)' % args.num_classes)
-    if imagenet:
-        num_classes = args.num_classes or 1000
-        shape = (1, 3, 224, 224)
-    else:
-        num_classes = num_classes_of(args)
-        table = DATASETS[args.dataset]
-        shape = (1, table['channels'], table['data_shape'], table['data_shape'])
-    try:
+        spec = network.SPECS[name]
+        if spec.input_shape:        # a fixed input (ImageNet): its own class count
+            num_classes, image = args.num_classes, spec.input_shape
+        else:
+            table = DATASETS[args.dataset]
+            num_classes = num_classes_of(args, table)
+            image = (table['channels'], table['data_shape'], table['data_shape'])
         net = network.get_net(name, num_classes=num_classes, depth=args.depth,
                               widen_factor=args.widen_factor)
     except ValueError as err:
         raise UserError(str(err))
-    stem = name if imagenet else '%s_d%d' % (name, args.depth)
-    if args.widen_factor != 1 and not imagenet:
+    stem = name if spec.paper_depth else '%s_d%d' % (name, args.depth)
+    if args.widen_factor != 1 and not spec.paper_depth:
         stem += 'w%d' % args.widen_factor
-    return net, shape, stem
+    return net, (1,) + image, stem
 
 
 def trace(net):
     """The symbol of a Gluon block as JSON text (one head per output)."""
-    import mxnet as mx
-    out = net(mx.sym.var('data'))
-    if isinstance(out, (list, tuple)):
-        out = mx.sym.Group(list(out))
-    return out.tojson()
+    import network
+    return network.to_symbol(net).tojson()
 
 
 def format_params(count):
@@ -326,7 +314,7 @@ def parse_args(argv=None):
                     'the ImageNet networks (symbol_cross, symbol_resnet), whose depth is '
                     'fixed, are written as <network>.<format>. Needs Graphviz\'s `dot` '
                     '(%s).' % INSTALL_DOT)
-    add_network_args(parser)
+    add_network_args(parser, dataset_names())
     out = parser.add_argument_group('output')
     out.add_argument('--format', default='png', choices=FORMATS,
                      help='picture format; default %(default)s')
@@ -362,4 +350,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    run_main(main)

@@ -5,22 +5,24 @@
 """
 import argparse
 
-from common import args as flags
-from common import runtime
+import train_model
 from common.errors import ArgumentParser, UserError, run_main
+from data.datasets import DATASETS
+from engine import flags, runtime
+from engine.summary import print_summary
 
-IMAGENET_DEPTHS = {'symbol_cross': 50, 'symbol_resnet': 98}
+
+def imagenet_nets():
+    """Network name -> spec of the networks with a fixed ImageNet input."""
+    import network
+    return {name: spec for name, spec in network.SPECS.items() if spec.input_shape}
 
 
 def build_parser():
     parser = ArgumentParser(
         description='Train an ImageNet deeply-fused network from .rec files.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    flags.add_network_args(parser, default_network='symbol_cross', default_depth=None)
-    flags.add_data_args(parser)
-    flags.add_device_args(parser)
-    flags.add_fit_args(parser)
-    flags.add_log_args(parser)
+    train_model.add_all_args(parser, default_network='symbol_cross', default_depth=None)
     parser.set_defaults(dataset='imagenet', batch_size=256, num_epochs=120,
                         lr_steps='30,60,90', log_iters=10, checkpoint_epochs=5,
                         train_dataset='imagenet_train.rec', val_dataset='imagenet_val.rec',
@@ -31,20 +33,20 @@ def build_parser():
 def parse(argv=None):
     """The flags with every default filled in, checked."""
     args = build_parser().parse_args(argv)
-    if args.network not in IMAGENET_DEPTHS:
+    runtime.configure(args)  # before the network package imports mxnet
+    nets = imagenet_nets()
+    if args.network not in nets:
         raise UserError('--network=%s is not an ImageNet network; choose one of %s (CIFAR '
                         'networks train with train_model.py)'
-                        % (args.network, ', '.join(sorted(IMAGENET_DEPTHS))))
+                        % (args.network, ', '.join(sorted(nets))))
     # The log name carries the paper's depth of the network (DFN-MR-50, ResNet-98).
-    args.depth = args.depth or IMAGENET_DEPTHS[args.network]
-    return flags.resolve_defaults(args)
+    args.depth = args.depth or nets[args.network].paper_depth
+    return flags.resolve_defaults(args, DATASETS[args.dataset])
 
 
 def main(argv=None):
     args = parse(argv)
-    runtime.configure(args)
-    from common.fit import train  # mxnet only now: its environment is set
-    flags.print_summary(train(args, top5=True))
+    print_summary(train_model.run(args, top5=True))
     return 0
 
 

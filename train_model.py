@@ -3,36 +3,78 @@
 
     python train_model.py --dataset=cifar10 --network=cross --depth=56 --gpus=0,1
     python train_model.py --dataset=fashion-mnist --network=cross --depth=14 --cpu
+
+As MXNet's image-classification examples: this script reads the flags, builds the network
+and says how to make the iterators; the engine (engine/fit.py) trains.
 """
 import argparse
 
-from common import args as flags
-from common import runtime
-from common.errors import ArgumentParser, run_main
+from common.errors import ArgumentParser, UserError, run_main
+from data.datasets import DATASETS, dataset_names
+from engine import flags, runtime
+from engine.summary import print_summary
 
 
 def build_parser():
     parser = ArgumentParser(
         description='Train a deeply-fused network (CIFAR-10/100, SVHN, Fashion-MNIST).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    flags.add_network_args(parser)
+    add_all_args(parser)
+    return parser
+
+
+def add_all_args(parser, **network_defaults):
+    flags.add_network_args(parser, dataset_names(), **network_defaults)
     flags.add_data_args(parser)
     flags.add_device_args(parser)
     flags.add_fit_args(parser)
     flags.add_log_args(parser)
-    return parser
 
 
 def parse(argv=None):
     """The flags with every per-dataset default filled in, checked."""
-    return flags.resolve_defaults(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    return flags.resolve_defaults(args, DATASETS[args.dataset])
+
+
+def build_net(args):
+    """The network the flags name (mxnet is imported here: after runtime.configure)."""
+    import network
+    try:
+        return network.get_net(args.network, num_classes=args.num_classes, depth=args.depth,
+                               widen_factor=args.widen_factor)
+    except ValueError as err:
+        raise UserError(str(err))
+
+
+def load_data(args, seed, num_parts, part_index):
+    """The training and test iterators of this worker's part (the engine calls this)."""
+    from data.iterators import get_iterators  # imports the record reader only to train
+    return get_iterators(
+        dataset=args.dataset, data_dir=args.data_dir, batch_size=args.batch_size,
+        test_batch_size=args.test_batch_size, aug_type=args.aug_type,
+        data_shape=args.data_shape, train_rec=args.train_dataset, val_rec=args.val_dataset,
+        num_parts=num_parts, part_index=part_index, seed=seed,
+        threads=args.data_threads, num_classes=args.num_classes)
+
+
+def input_shape(args):
+    """(channels, height, width) of the images the network sees."""
+    return (DATASETS[args.dataset]['channels'], args.data_shape, args.data_shape)
+
+
+def run(args, top5=False):
+    """Build the network (first: a bad name or depth fails before any file is made) and
+    train it; the result of engine.fit.train."""
+    runtime.configure(args)
+    net = build_net(args)
+    from engine import fit  # mxnet only now: its environment is set
+    return fit.train(args, net, load_data, input_shape(args), top5)
 
 
 def main(argv=None):
     args = parse(argv)
-    runtime.configure(args)
-    from common.fit import train  # mxnet only now: its environment is set
-    flags.print_summary(train(args, top5=args.dataset == 'imagenet'))
+    print_summary(run(args, top5=args.dataset == 'imagenet'))
     return 0
 
 

@@ -3,8 +3,6 @@
 Scripts catch it at the top level and print a single line (`error: ...`) with exit code 2,
 never a traceback. Raise it with a message that says what is wrong and how to fix it.
 """
-
-
 import argparse
 
 
@@ -20,13 +18,15 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def run_main(main, argv=None):
-    """Run `main(argv)`; turn a UserError into one line on stderr and exit code 2."""
+    """Run `main(argv)` and end the process with its exit code (None: 0); a UserError
+    becomes one line on stderr and exit code 2. Every script ends through this."""
     import sys
     try:
-        return main(argv)
+        code = main(argv)
     except UserError as err:
         print('error: %s' % err, file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         sys.exit(130)
+    sys.exit(code or 0)

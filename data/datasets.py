@@ -1,6 +1,6 @@
 """The data sets the training scripts know, with the original's per-dataset settings.
 
-Mean and std are per channel on 0-255 pixels (TRAINING.md); `channels` is what the
+Mean and std are per channel on 0-255 pixels (docs/training.md); `channels` is what the
 networks see; `train_rec`/`val_rec` are the record files data.prepare writes.
 Fashion-MNIST stays one grey channel at 28x28: the CIFAR-style networks infer their input
 channels and end in global average pooling, so no resizing is needed.

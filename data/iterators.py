@@ -27,7 +27,7 @@ from data.recordfile import RecordFile, read_meta
 # The original's aug type 1 pads every side by 4 pixels.
 PAD = 4
 
-# TRAINING.md: a 480-pixel short side becomes 256..480, aspect jitter, 224 crop, mirror, HSL.
+# docs/training.md: a 480-pixel short side becomes 256..480, aspect jitter, 224 crop, mirror, HSL.
 IMAGENET_TRAIN_AUGMENT = dict(rand_crop=True, rand_mirror=True, min_random_scale=0.533,
                               max_random_scale=1.0, min_img_size=256, max_aspect_ratio=0.25,
                               random_h=36, random_s=50, random_l=50)

@@ -5,17 +5,15 @@
 Writes `<out>/train.rec`, `test.rec` and their `.idx` (ImageNet: `imagenet_train.rec`,
 `imagenet_val.rec` and im2rec-style `.lst` files), and `dataset.json` beside them: counts,
 class names, image shape, per-channel mean and std of the training images. Default output:
-data/<dataset>/. A finished data set is left alone unless --force. Downloads (checked against
+data/<dataset>/ under the working directory, where the training scripts look by default. A finished data set is left alone unless --force. Downloads (checked against
 the official md5) are kept in <out>/downloads/.
 """
 import os
-import sys
 import time
 
 from common.errors import ArgumentParser, UserError, run_main
 from data.recwriter import is_finished
 
-DATA_DIR = os.path.dirname(os.path.abspath(__file__))
 SOURCES = {
     'fashion-mnist': 'folder with the four official IDX .gz files (default: %s if there, '
                      'else download)',
@@ -24,6 +22,12 @@ SOURCES = {
     'svhn': 'folder with train_32x32.mat, test_32x32.mat, extra_32x32.mat (default: download)',
     'imagenet': 'folder with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (required)',
 }
+
+
+def default_out_dir(dataset):
+    """data/<dataset> relative to the working directory, as the training scripts'
+    --data-dir default: run both from the same folder and they meet."""
+    return os.path.join('data', dataset)
 
 
 def parse_args(argv):
@@ -61,7 +65,7 @@ def convert(dataset, source, out_dir, workers):
 
 def main(argv=None):
     args = parse_args(argv)
-    out_dir = args.out or os.path.join(DATA_DIR, args.dataset)
+    out_dir = args.out or default_out_dir(args.dataset)
     if is_finished(out_dir) and not args.force:
         print('%s is already prepared in %s; pass --force to redo it' % (args.dataset, out_dir))
         return 0
@@ -74,4 +78,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    run_main(main)

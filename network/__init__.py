@@ -6,14 +6,19 @@
 CIFAR-style networks (plain, resnet, half, side, cross, fuse3, fuse6, ensemble) take any
 input channel count and size (global average pooling head); `depth` is the depth of the
 equivalent plain network. The ImageNet networks (symbol_resnet, symbol_cross) need
-3x224x224 inputs and ignore depth and widen factor. Every network returns logits (the
-softmax belongs to the loss); `ensemble` returns a tuple of its 8 components' logits.
+3x224x224 inputs and ignore depth and widen factor: SPECS says so per network. Every
+network returns logits (the softmax belongs to the loss); `ensemble` returns a tuple of
+its 8 components' logits (outputs_of() makes every network's output such a tuple).
+The families, the depth rule and the quirks kept from the original: docs/networks.md.
 
 Names (used by show_model.py): every op and parameter name contains `stem_` (stem),
 `g1_`.. `g3_` (`g4_` on ImageNet) inside a group, `short` in a shortcut conv unit,
 `line_` in a fuse3/fuse6 line conv, `left_` in an ensemble left conv, `fc_` in the
 classifier; every other conv is on a main (residual) path.
 """
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
 import mxnet as mx
 
 from . import (cross, ensemble, fuse3, fuse6, half, plain, resnet, side, symbol_cross,
@@ -21,7 +26,8 @@ from . import (cross, ensemble, fuse3, fuse6, half, plain, resnet, side, symbol_
 from .blocks import blocks_per_group
 
 __all__ = ['get_net', 'list_nets', 'IMAGENET_NETS', 'ALIASES', 'original_initializer',
-           'OriginalInit', 'count_params', 'blocks_per_group', 'resolve_name']
+           'OriginalInit', 'count_params', 'blocks_per_group', 'resolve_name', 'SPECS',
+           'NetSpec', 'spec_of', 'to_symbol', 'outputs_of', 'mean_prediction']
 
 # canonical name -> factory (the network modules keep their own names: network.cross, ...)
 _CIFAR_NETS = {
@@ -32,6 +38,21 @@ _CIFAR_NETS = {
 _IMAGENET_FACTORIES = {'symbol_cross': symbol_cross.symbol_cross,
                        'symbol_resnet': symbol_resnet.symbol_resnet}
 IMAGENET_NETS = tuple(sorted(_IMAGENET_FACTORIES))
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """What a network needs and what it is called in the paper (like timm's default_cfgs)."""
+    num_classes: int                                 # default class count
+    input_shape: Optional[Tuple[int, int, int]] = None   # (C, H, W) it needs; None: any
+    paper_depth: Optional[int] = None                # fixed depth of the paper's name
+
+
+SPECS = dict(
+    {name: NetSpec(num_classes=10) for name in _CIFAR_NETS},
+    symbol_cross=NetSpec(num_classes=1000, input_shape=(3, 224, 224), paper_depth=50),
+    symbol_resnet=NetSpec(num_classes=1000, input_shape=(3, 224, 224), paper_depth=98),
+)
 
 # alias -> canonical name (paper names)
 ALIASES = {
@@ -60,6 +81,11 @@ def resolve_name(name):
                         ', '.join('%s=%s' % item for item in sorted(ALIASES.items()))))
 
 
+def spec_of(name):
+    """The NetSpec of a network name or alias (ValueError for an unknown name)."""
+    return SPECS[resolve_name(name)]
+
+
 def _positive_int(what, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError('%s must be a positive integer, got %r' % (what, value))
@@ -74,11 +100,10 @@ def get_net(name, num_classes=None, depth=None, widen_factor=1, **kwargs):
     `wide_stem=True` for ensemble). Raises ValueError for an unknown name or a bad depth.
     """
     name = resolve_name(name)
+    num_classes = SPECS[name].num_classes if num_classes is None else num_classes
     if name in _IMAGENET_FACTORIES:
-        num_classes = 1000 if num_classes is None else num_classes
         _positive_int('num_classes', num_classes)
         return _IMAGENET_FACTORIES[name](num_classes=num_classes, **kwargs)
-    num_classes = 10 if num_classes is None else num_classes
     depth = 62 if depth is None else depth
     _positive_int('num_classes', num_classes)
     _positive_int('widen_factor', widen_factor)
@@ -123,9 +148,7 @@ def count_params(net, input_shape):
     params = net.collect_params()
     known = {}
     if any(0 in (p.shape or (0,)) for p in params.values()):
-        sym = net(mx.sym.var('data'))
-        if isinstance(sym, (list, tuple)):
-            sym = mx.sym.Group(list(sym))
+        sym = to_symbol(net)
         arg_shapes, _, aux_shapes = sym.infer_shape(data=shape)
         known = dict(zip(sym.list_arguments(), arg_shapes))
         known.update(zip(sym.list_auxiliary_states(), aux_shapes))
@@ -141,3 +164,20 @@ def count_params(net, input_shape):
             n *= s
         total += n
     return total
+
+
+def to_symbol(net):
+    """The symbol of a Gluon network on input `data`: one head per output."""
+    out = net(mx.sym.var('data'))
+    return mx.sym.Group(list(out)) if isinstance(out, (list, tuple)) else out
+
+
+def outputs_of(out):
+    """A network's output as a tuple of logits: the ensemble's 8, else just one."""
+    return tuple(out) if isinstance(out, (list, tuple)) else (out,)
+
+
+def mean_prediction(out):
+    """One prediction per image: the ensemble averages its components' logits."""
+    outs = outputs_of(out)
+    return outs[0] if len(outs) == 1 else mx.nd.add_n(*outs) / len(outs)

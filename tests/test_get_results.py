@@ -1,11 +1,8 @@
-"""get_results.py and the log format of common/logs.py, on logs the tests write.
+"""get_results.py on logs the tests write (tests/logwriters.py: this port's and 2016's).
 
-Two flavours of fixture logs: this port's (built with common.logs' formatters) and the
-2016 code's (written out by hand: no Train-cross-entropy, a Python 2 Namespace, a metric
-reset at every batch line). The final accuracies are chosen so that the expected
-statistics can be worked out by hand; they are written below as literals.
+The final accuracies are chosen so that the expected statistics can be worked out by hand;
+they are written below as literals.
 """
-import argparse
 import os
 import subprocess
 import sys
@@ -14,92 +11,11 @@ import numpy as np
 import pytest
 
 import get_results
-from common.logs import (LOG_FORMAT, batch_line, epoch_lines, head_lines, log_prefix,
-                         parse_log, parse_namespace)
+from engine.logs import parse_log
+from logwriters import EPOCHS, STAMP, write_2016_log, write_port_log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'get_results.py')
-STAMP = '2023-05-04 10:11:12,345 '
-STAMP_2016 = '2016-11-25 11:21:06,123 '
-EPOCHS = 4
-
-
-# ---------------------------------------------------------------- fixture writers
-
-def write_port_log(folder, name, final_val_acc, final_train_acc, epochs_done=EPOCHS,
-                   num_epochs=EPOCHS, nodes=(None,), exp_name=None, args_extra=None):
-    """A log as this port's train_model.py writes it, through common.logs' formatters."""
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, name)
-    network, rest = name.split('_d', 1)
-    depth, widen = rest.split('_', 1)[0].split('w')
-    fields = dict(network=network, depth=int(depth), widen_factor=int(widen),
-                  num_epochs=num_epochs, exp_name=exp_name, gpus='0', lr_steps=[2, 3])
-    fields.update(args_extra or {})
-    if num_epochs is None:
-        del fields['num_epochs']
-    lines = [STAMP + line for line in head_lines(path, argparse.Namespace(**fields))]
-    for epoch in range(epochs_done):
-        last = epoch == EPOCHS - 1
-        for rank in nodes:
-            prefix = STAMP + ('' if rank is None else log_prefix(rank, 2))
-            shift = 0.0 if rank in (None, 0) else 0.05   # another node, other numbers
-            for batch in (50, 100):
-                lines.append(prefix + batch_line(epoch, batch, 1234.5, 1.5, 1.6 - 0.1 * epoch,
-                                                 60.0, 55.0 + epoch))
-            val_acc = final_val_acc if last else 0.5 + 0.1 * epoch
-            train_acc = final_train_acc if last else 0.6 + 0.1 * epoch
-            lines += [prefix + line for line in epoch_lines(
-                epoch, train_acc - shift, 1.0 / (epoch + 1), 61.25, 1.2 / (epoch + 1),
-                val_acc - shift)]
-    with open(path, 'w') as out:
-        out.write('\n'.join(lines) + '\n')
-    return path
-
-
-def write_2016_log(folder, name, final_val_acc, final_batch_top1, epochs_done=EPOCHS):
-    """A log of the 2016 code: Python 2 Namespace, multi-line head, no Train-cross-entropy.
-
-    Its callback reset the metric at every batch line, so Train-accuracy covers only the
-    last few batches (here a misleading 0.5); the training accuracy is the running mean of
-    the last batch line, final_batch_top1 percent.
-    """
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, name)
-    lines = [
-        STAMP_2016 + path,
-        STAMP_2016 + "start with arguments Namespace(aug_type=1, batch_size=64, "
-        "checkpoint_epochs=50, data_dir='../../../dataset/cifar10/', data_shape=32, "
-        "dataset='cifar10', depth=56L, exp_name=None, gpus=u'0,1', kv_store='device', "
-        "load_epoch=None, log_dir='./snapshot/cifar10/', lr=0.1, lr_factor=0.1, "
-        "lr_steps=[2, 3, 3], mean_rgb=[125.307, 122.95, 113.865], model_args={}, "
-        "network='resnet', num_classes=10, num_epochs=%d, rand_seed=1480042866L, "
-        "std_rgb=[62.993, 62.089, 66.705], widen_factor=1)" % EPOCHS,
-        STAMP_2016 + 'Using gpus 0,1 from:',
-        'GPU 0: Tesla K80 (UUID: GPU-0a1b2c3d)',
-        'GPU 1: Tesla K80 (UUID: GPU-4e5f6a7b)',
-        '',
-        STAMP_2016 + 'training strategy: lr=0.100000, step=[2, 3, 3]',
-    ]
-    for epoch in range(epochs_done):
-        last = epoch == EPOCHS - 1
-        top1 = final_batch_top1 if last else 50.0 + 10 * epoch
-        lines += [
-            STAMP_2016 + 'Epoch[%d] Batch [50]\tSpeed: 1234\tloss: 2.1034(2.1034)\t'
-                         'top1: 21.5625(21.5625)' % epoch,
-            STAMP_2016 + 'Epoch[%d] Batch [750]\tSpeed: 1301\tloss: 0.5000(%.4f)\t'
-                         'top1: 80.0000(%.4f)' % (epoch, 0.9 - 0.1 * epoch, top1),
-            STAMP_2016 + 'Epoch[%d] Resetting Data Iterator' % epoch,
-            STAMP_2016 + 'Epoch[%d] Train-accuracy=0.500000' % epoch,
-            STAMP_2016 + 'Epoch[%d] Time cost=61.234' % epoch,
-            STAMP_2016 + 'Saved checkpoint to "weights/x-%04d.params"' % (epoch + 1),
-            STAMP_2016 + 'Epoch[%d] Validation-cross-entropy=%f' % (epoch, 1.0 / (epoch + 1)),
-            STAMP_2016 + 'Epoch[%d] Validation-accuracy=%f'
-            % (epoch, final_val_acc if last else 0.4 + 0.1 * epoch),
-        ]
-    with open(path, 'w') as out:
-        out.write('\n'.join(lines) + '\n')
-    return path
 
 
 def build_snapshot(root):
@@ -122,8 +38,6 @@ def build_snapshot(root):
     os.makedirs(weights)
     with open(os.path.join(weights, 'notes.txt'), 'w') as out:
         out.write('not a log\n')
-    with open(os.path.join(cross, 'cross_d56w1_exp1.metrics.jsonl'), 'w') as out:
-        out.write('{"epoch": 0}\n')
 
 
 CROSS_TEST_ACC = '95.060% (95.017 +/- 0.162, 95.190)'
@@ -324,106 +238,9 @@ def test_help_states_the_rules():
     assert 'ddof=0' in result.stdout and '--force' in result.stdout
 
 
-# ---------------------------------------------------------------- common.logs
-
-def test_formatters_round_trip(tmp_path):
-    folder = tmp_path / 'imagenet' / 'cross'
-    folder.mkdir(parents=True)
-    path = str(folder / 'cross_d62w1_exp1.txt')
-    args = argparse.Namespace(network='cross', depth=62, widen_factor=1, num_epochs=2,
-                              exp_name=None, lr_steps=[1], gpus='0,1')
-    assert batch_line(0, 50, 1234.5612, 2.10341, 2.10344, 21.5625, 21.5625) == (
-        'Epoch[0] Batch [50]\tSpeed: 1234.56\tloss: 2.1034(2.1034)\ttop1: 21.5625(21.5625)')
-    lines = head_lines(path, args)
-    for epoch in range(2):
-        lines.append(batch_line(epoch, 10, 100.0, 3.0, 2.5, 40.0, 35.0, 60.0, 55.0))
-        lines += epoch_lines(epoch, 0.412345, 1.5 - epoch, 61.234, 1.234567,
-                             0.56789 + epoch / 10, val_top5=0.8)
-    with open(path, 'w') as out:
-        out.write(''.join(STAMP + line + '\n' for line in lines))
-    run = parse_log(path)
-    assert run.unparseable_lines == 0 and run.complete
-    assert (run.dataset, run.network, run.config, run.run_number) == (
-        'imagenet', 'cross', 'cross_d62w1_exp', 1)
-    assert run.head == [path, 'start with arguments ' + repr(args)]
-    assert run.args['lr_steps'] == [1] and run.args['gpus'] == '0,1'
-    first = run.records[0]
-    assert (first.epoch, first.train_acc, first.train_loss, first.time_cost, first.val_loss,
-            first.val_acc, first.val_top5) == (0, 0.412345, 1.5, 61.234, 1.234567, 0.56789,
-                                               0.8)
-    assert run.records[1].val_acc == pytest.approx(0.66789)
-    assert epoch_lines(3, 0.5, None, 1.0, 2.0, 0.25) == [
-        'Epoch[3] Train-accuracy=0.500000', 'Epoch[3] Time cost=1.000',
-        'Epoch[3] Validation-cross-entropy=2.000000', 'Epoch[3] Validation-accuracy=0.250000']
-
-
-def test_log_format_and_prefix():
-    assert LOG_FORMAT == '%(asctime)s %(message)s'
-    assert log_prefix(3, 4) == 'Node[3] ' and log_prefix(0, 1) == ''
-
-
-def test_node_prefixed_lines_parse(tmp_path):
-    path = write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt',
-                          0.91, 0.95, nodes=(0, 1))
-    with open(path) as stream:
-        assert sum('Node[1] Epoch[3] Validation-accuracy' in line for line in stream) == 1
-    run = parse_log(path)
-    assert run.nodes == [0, 1] and run.unparseable_lines == 0 and run.complete
-    assert run.final.val_acc == pytest.approx(0.91)   # node 0's, not node 1's 0.86
-
-
-def test_resumed_run_appended_to_its_log(tmp_path):
-    # --resume appends to the same log and repeats the epochs after the checkpoint
-    path = write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt',
-                          0.9, 0.9, epochs_done=3)
-    lines = [STAMP + 'resuming from x-0002.params at epoch 2 (batch 200), learning rate 0.01']
-    for epoch in (2, 3):
-        lines += [STAMP + line
-                  for line in epoch_lines(epoch, 0.8, 0.3, 10.0, 0.4, 0.77 + epoch / 100)]
-    with open(path, 'a') as out:
-        out.write('\n'.join(lines) + '\n')
-    run = parse_log(path)
-    assert run.complete and run.unparseable_lines == 0
-    assert [r.val_acc for r in run.records] == pytest.approx([0.5, 0.6, 0.79, 0.80])
-
-
-def test_2016_log_parses(snapshot):
-    root, _ = snapshot
-    run = parse_log(os.path.join(root, 'cifar10', 'resnet', 'resnet_d56w1_exp2.txt'))
-    assert run.unparseable_lines == 0 and run.complete
-    assert run.args['depth'] == 56 and run.args['gpus'] == '0,1'
-    assert run.args['rand_seed'] == 1480042866 and run.args['model_args'] == {}
-    assert run.final.train_acc == pytest.approx(0.9825)     # batch [750] running mean
-    assert run.final.train_loss == pytest.approx(0.6)
-    assert run.final.time_cost == pytest.approx(61.234)
-
-
-def test_run_number_and_config_key(tmp_path):
-    folder = str(tmp_path / 'cifar10_noaug' / 'cross')
-    run = parse_log(write_port_log(folder, 'cross_d56w1_myname12.txt', 0.9, 0.9,
-                                   exp_name='myname'))
-    assert (run.config, run.run_number, run.dataset) == ('cross_d56w1_myname', 12,
-                                                         'cifar10_noaug')
-    # an exp-name ending in a digit: the arguments say where the name ends
-    run = parse_log(write_port_log(folder, 'cross_d56w1_seed71.txt', 0.9, 0.9,
-                                   exp_name='seed7'))
-    assert (run.config, run.run_number) == ('cross_d56w1_seed7', 1)
-
-
 def test_unknown_num_epochs_taken_as_complete_and_said(tmp_path):
     write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt', 0.9, 0.9,
                    num_epochs=None)
     report = get_results.collect(str(tmp_path))
     assert len(report.configurations[0].complete) == 1
     assert any('--num-epochs not found' in note for note in report.notes)
-
-
-def test_parse_namespace_tolerates_odd_reprs():
-    fields = parse_namespace("start with arguments Namespace(a=u'x', b=5L, c=[1, (2, 3)], "
-                             "d=<function f at 0x7f>, e='q,)', f={'k': [1]}, g=None)")
-    assert fields == {'a': 'x', 'b': 5, 'c': [1, (2, 3)], 'd': '<function f at 0x7f>',
-                      'e': 'q,)', 'f': {'k': [1]}, 'g': None}
-    # cut short by a multi-line value: the fields before the cut survive
-    assert parse_namespace('Namespace(num_epochs=400, model_args={\'w\': [[1,') == {
-        'num_epochs': 400}
-    assert parse_namespace('no arguments here') == {}

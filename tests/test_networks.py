@@ -9,8 +9,8 @@ import pytest
 from mxnet import autograd, gluon
 
 import network
-from network import (IMAGENET_NETS, blocks_per_group, count_params, get_net, list_nets,
-                     original_initializer)
+from network import (IMAGENET_NETS, SPECS, blocks_per_group, count_params, get_net,
+                     list_nets, original_initializer, outputs_of, to_symbol)
 
 CIFAR_NETS = [n for n in list_nets() if n not in IMAGENET_NETS]
 # the smallest valid depth, and a somewhat deeper one, per CIFAR network
@@ -19,7 +19,7 @@ SMALL_DEPTH = {'plain': 5, 'resnet': 8, 'half': 14, 'side': 14, 'cross': 14,
 OTHER_DEPTH = {'plain': 11, 'resnet': 14, 'half': 26, 'side': 26, 'cross': 26,
                'fuse3': 11, 'fuse6': 14, 'ensemble': 11}
 
-# the reference table of NETWORKS.md: (name, depth, widen factor, learnable parameters)
+# the parameter-count table of docs/networks.md: (name, depth, widen factor, learnable parameters)
 PARAM_TABLE = [
     ('cross', 110, 1, 1710426),
     ('cross', 62, 4, 14851402),
@@ -38,10 +38,6 @@ PARAM_TABLE = [
 ]
 
 
-def outputs(y):
-    return list(y) if isinstance(y, (list, tuple)) else [y]
-
-
 def build(name, depth=None, widen_factor=1, num_classes=None, seed=0, **kwargs):
     mx.random.seed(seed)
     net = get_net(name, num_classes=num_classes, depth=depth, widen_factor=widen_factor,
@@ -55,10 +51,7 @@ def data(shape, seed=1):
 
 
 def graph_nodes(net):
-    sym = net(mx.sym.var('data'))
-    if isinstance(sym, (list, tuple)):
-        sym = mx.sym.Group(list(sym))
-    return [n for n in json.loads(sym.tojson())['nodes'] if n['op'] != 'null']
+    return [n for n in json.loads(to_symbol(net).tojson())['nodes'] if n['op'] != 'null']
 
 
 # ---- registry -----------------------------------------------------------------------------
@@ -117,6 +110,14 @@ def test_bad_arguments(kwargs):
         get_net('cross', **kwargs)
 
 
+def test_every_network_has_a_spec():
+    assert sorted(SPECS) == list_nets()
+    for name in IMAGENET_NETS:
+        assert SPECS[name].input_shape == (3, 224, 224) and SPECS[name].paper_depth
+    assert (SPECS['symbol_cross'].paper_depth, SPECS['symbol_resnet'].paper_depth) == (50, 98)
+    assert all(SPECS[name].input_shape is None for name in CIFAR_NETS)
+
+
 def test_blocks_per_group():
     assert blocks_per_group(62, 4) == [5, 5, 5]
     assert blocks_per_group(56, 4) == [4, 4, 5]
@@ -173,7 +174,7 @@ FORWARD_CASES = ([(n, SMALL_DEPTH[n], 1, (2, 3, 32, 32)) for n in CIFAR_NETS] +
                               for c in FORWARD_CASES])
 def test_forward_shape(name, depth, widen, shape):
     net = build(name, depth, widen, num_classes=7)
-    ys = outputs(net(data(shape)))
+    ys = outputs_of(net(data(shape)))
     assert len(ys) == (8 if name == 'ensemble' else 1)
     for y in ys:
         assert y.shape == (shape[0], 7)
@@ -186,7 +187,7 @@ def test_every_parameter_gets_gradient(name):
     x, label = data((2, 3, 32, 32)), mx.nd.array([3, 5])
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     with autograd.record():
-        loss = sum(loss_fn(y, label).sum() for y in outputs(net(x)))
+        loss = sum(loss_fn(y, label).sum() for y in outputs_of(net(x)))
     loss.backward()
     for pname, p in net.collect_params().items():
         if p.grad_req == 'null':
@@ -200,11 +201,11 @@ def test_every_parameter_gets_gradient(name):
 
 def roundtrip(net, x, path):
     net.hybridize()
-    expected = [y.asnumpy() for y in outputs(net(x))]
+    expected = [y.asnumpy() for y in outputs_of(net(x))]
     net.export(str(path / 'net'))
     loaded = gluon.SymbolBlock.imports(str(path / 'net-symbol.json'), ['data'],
                                        str(path / 'net-0000.params'))
-    got = [y.asnumpy() for y in outputs(loaded(x))]
+    got = [y.asnumpy() for y in outputs_of(loaded(x))]
     assert len(got) == len(expected)
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -216,7 +217,7 @@ def roundtrip(net, x, path):
 def test_export_import_roundtrip(name, tmp_path):
     net = build(name, OTHER_DEPTH[name])
     x = data((2, 3, 32, 32))
-    eager = [y.asnumpy() for y in outputs(net(x))]
+    eager = [y.asnumpy() for y in outputs_of(net(x))]
     hybrid = roundtrip(net, x, tmp_path)
     for a, b in zip(eager, hybrid):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -1,8 +1,8 @@
-"""The original's Nesterov update (common/optim.py)."""
+"""The original's Nesterov update (engine/optim.py)."""
 import mxnet as mx
 import numpy as np
 
-from common.optim import OriginalNAG
+from engine.optim import OriginalNAG
 
 
 def run(lrs, momentum=0.9, wd=1e-4, rescale=0.5):

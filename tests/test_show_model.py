@@ -41,7 +41,7 @@ def png_size(path):
 
 
 def input_shape(name):
-    return (1, 3, 224, 224) if name in network.IMAGENET_NETS else (1, 3, 32, 32)
+    return (1,) + (network.SPECS[name].input_shape or (3, 32, 32))
 
 
 def graph_of(name, depth=DEPTH, **kwargs):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import train_model
-from common import logs, runfiles
+from engine import checkpoint, logs, runfiles
 from common.errors import UserError
 from data.fashion_mnist import read_idx
 from data.synthetic import write_record_dataset
@@ -43,8 +43,7 @@ def train(data_dir, log_dir, *extra):
             '--test-batch-size', '100', '--log-iters', '8', '--rand-seed', '7',
             '--no-progress'] + list(extra)
     args = train_model.parse(argv)
-    from common.fit import train as fit_train
-    return fit_train(args)
+    return train_model.run(args)
 
 
 def params_of(path):
@@ -77,7 +76,7 @@ def test_short_run_learns_and_writes_the_original_files(fashion_slice, tmp_path)
     assert [m['lr'] for m in metrics] == pytest.approx([0.1, 0.01, 0.0001])
     # weights: checkpoint every num_epochs/8 -> every epoch, under weights/<log name>/
     prefix = runfiles.weights_prefix(log)
-    assert runfiles.checkpoint_epochs(prefix) == [1, 2, 3]
+    assert checkpoint.checkpoint_epochs(prefix) == [1, 2, 3]
     # a second run of the same configuration takes the next number and leaves run 1 alone
     before = open(log).read()
     again = train(fashion_slice, tmp_path, '--num-epochs', '1')
@@ -103,8 +102,8 @@ def test_resume_ends_with_the_same_parameters(fashion_slice, tmp_path):
     resumed = train(fashion_slice, tmp_path / 'split', '--num-epochs', '2', '--resume', *steps)
     assert resumed['log_path'] == first['log_path']  # the run continues in its own log
     assert [r.epoch for r in epochs_of(resumed['log_path'])] == [0, 1]
-    a = params_of(runfiles.params_file(whole['weights_prefix'], 2))
-    b = params_of(runfiles.params_file(resumed['weights_prefix'], 2))
+    a = params_of(checkpoint.params_file(whole['weights_prefix'], 2))
+    b = params_of(checkpoint.params_file(resumed['weights_prefix'], 2))
     assert sorted(a) == sorted(b)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
@@ -112,18 +111,18 @@ def test_resume_ends_with_the_same_parameters(fashion_slice, tmp_path):
     # --load-epoch N starts a new run from the latest run's checkpoint after N epochs; the
     # source run keeps its files, and the new log begins with its epochs before N
     source_log = open(resumed['log_path']).read()
-    source_weights = open(runfiles.params_file(resumed['weights_prefix'], 2), 'rb').read()
+    source_weights = open(checkpoint.params_file(resumed['weights_prefix'], 2), 'rb').read()
     again = train(fashion_slice, tmp_path / 'split', '--num-epochs', '2', '--load-epoch', '1',
                   *steps)
     assert again['log_path'].endswith('cross_d14w1_exp2.txt')
     assert again['weights_prefix'] != resumed['weights_prefix']
     assert open(resumed['log_path']).read() == source_log
-    assert open(runfiles.params_file(resumed['weights_prefix'], 2), 'rb').read() == \
+    assert open(checkpoint.params_file(resumed['weights_prefix'], 2), 'rb').read() == \
         source_weights
     copied = logs.parse_log(again['log_path'])
     assert [r.epoch for r in copied.records] == [0, 1] and copied.complete
     assert copied.records[0].val_acc == epochs_of(first['log_path'])[0].val_acc
-    c = params_of(runfiles.params_file(again['weights_prefix'], 2))
+    c = params_of(checkpoint.params_file(again['weights_prefix'], 2))
     for name in a:
         np.testing.assert_array_equal(a[name], c[name], err_msg=name)
 
@@ -132,8 +131,8 @@ def test_several_cpu_contexts_match_one(fashion_slice, tmp_path):
     one = train(fashion_slice, tmp_path / 'one', '--num-epochs', '1', '--lr', '0.02')
     two = train(fashion_slice, tmp_path / 'two', '--num-epochs', '1', '--lr', '0.02',
                 '--cpu-contexts', '2')
-    a = params_of(runfiles.params_file(one['weights_prefix'], 1))
-    b = params_of(runfiles.params_file(two['weights_prefix'], 1))
+    a = params_of(checkpoint.params_file(one['weights_prefix'], 1))
+    b = params_of(checkpoint.params_file(two['weights_prefix'], 1))
     # Same data and initial weights; only BatchNorm's statistics over half batches differ,
     # so the learnt weights must agree far more closely than they moved in training.
     conv = [k for k in a if k.endswith('weight')]
@@ -181,13 +180,13 @@ def test_unwritable_snapshot_folder(fashion_slice, tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(fashion_slice, tmp_path):
     good = train(fashion_slice, tmp_path, '--num-epochs', '1')
-    checkpoint = runfiles.params_file(good['weights_prefix'], 1)
-    saved = open(checkpoint, 'rb').read()
+    last_good = checkpoint.params_file(good['weights_prefix'], 1)
+    saved = open(last_good, 'rb').read()
     with pytest.raises(UserError, match='non-finite|became (nan|inf)') as err:
         train(fashion_slice, tmp_path, '--num-epochs', '2', '--resume', '--lr', '1e30')
-    assert checkpoint in str(err.value)
-    assert open(checkpoint, 'rb').read() == saved
-    assert runfiles.checkpoint_epochs(good['weights_prefix']) == [1]
+    assert last_good in str(err.value)
+    assert open(last_good, 'rb').read() == saved
+    assert checkpoint.checkpoint_epochs(good['weights_prefix']) == [1]
     with open(good['log_path']) as handle:
         assert 'became' in handle.read().splitlines()[-1]
 
@@ -202,7 +201,7 @@ def test_dist_sync_two_workers_stay_identical_on_disjoint_halves(fashion_slice, 
                '--log-dir', str(tmp_path), '--network', 'cross', '--depth', '14', '--cpu',
                '--batch-size', '32', '--test-batch-size', '64', '--num-epochs', '2',
                '--rand-seed', '3', '--log-iters', '4', '--no-progress']
-    # as a user runs it: dist runs keep MXNet's threaded engine (common/runtime.py)
+    # as a user runs it: dist runs keep MXNet's threaded engine (engine/runtime.py)
     env = {k: v for k, v in os.environ.items() if k != 'MXNET_ENGINE_TYPE'}
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, env=env,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -256,8 +255,7 @@ def test_train_imagenet_runs_the_imagenet_recipe_on_a_tiny_tree(tmp_path):
             '--log-dir', str(tmp_path / 'snap'), '--batch-size', '2', '--test-batch-size', '2',
             '--num-epochs', '1', '--log-iters', '1', '--no-progress', '--rand-seed', '1']
     args = train_imagenet.parse(argv)
-    from common.fit import train as fit_train
-    result = fit_train(args, top5=True)
+    result = train_model.run(args, top5=True)
     assert result['log_path'].endswith(
         os.path.join('imagenet', 'symbol_resnet', 'symbol_resnet_d98w1_exp1.txt'))
     assert result['val_top5'] == 1.0  # 5 classes: every label is among the top 5

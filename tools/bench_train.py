@@ -39,7 +39,7 @@ def bare_step_rate(args, channels, size):
     from mxnet import autograd, gluon
 
     import network
-    from common.optim import OriginalNAG
+    from engine.optim import OriginalNAG
     net = network.get_net(args.network, depth=args.depth)
     net.initialize(network.original_initializer())
     net(mx.nd.zeros((1, channels, size, size)))
@@ -83,7 +83,7 @@ def script_rate(args, data_dir):
 
 def main():
     args = parse_args()
-    from common import runtime
+    from engine import runtime
     from data.datasets import DATASETS
     runtime.configure(argparse.Namespace(cpu=True, gpus=None, kv_store='device'))
     spec = DATASETS[args.dataset]

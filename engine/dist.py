@@ -15,7 +15,7 @@ can save its optimizer states.
 import mxnet as mx
 import numpy as np
 
-SUM_FIELDS = ('n', 'loss', 'top1', 'top5')
+from engine.meter import SUM_FIELDS
 
 
 class DistSync:

@@ -1,11 +1,14 @@
-"""Command-line flags, composed from small helpers shared by the scripts."""
+"""Command-line flags, composed from small helpers shared by the scripts.
+
+The data set table is the scripts' business: they pass the names and the chosen data set's
+entry in, so that the engine never reads it.
+"""
 import os
 
 from common.errors import UserError
-from data.datasets import DATASETS, dataset_names
 
 
-def add_network_args(parser, default_network='cross', default_depth=62):
+def add_network_args(parser, dataset_names, default_network='cross', default_depth=62):
     """The flags that choose a network: shared by train_model.py and show_model.py."""
     group = parser.add_argument_group('network')
     group.add_argument('--network', default=default_network,
@@ -14,16 +17,16 @@ def add_network_args(parser, default_network='cross', default_depth=62):
                        help='depth of the equivalent plain network; default %(default)s')
     group.add_argument('--widen-factor', type=int, default=1,
                        help='channel multiplier w (16w, 32w, 64w); default %(default)s')
-    group.add_argument('--dataset', default='cifar10', choices=dataset_names(),
+    group.add_argument('--dataset', default='cifar10', choices=dataset_names,
                        help='data set; sets the class count; default %(default)s')
     group.add_argument('--num-classes', type=int, default=None,
                        help='number of classes; default: the data set\'s')
     return group
 
 
-def num_classes_of(args):
+def num_classes_of(args, dataset_spec):
     """The class count: --num-classes when given, else the data set's."""
-    return args.num_classes or DATASETS[args.dataset]['num_classes']
+    return args.num_classes or dataset_spec['num_classes']
 
 
 def add_data_args(parser):
@@ -111,10 +114,13 @@ def parse_epoch_list(text, flag):
                         % (flag, text))
 
 
-def resolve_defaults(args):
-    """Fill every per-dataset default that the user left out, and check the numbers."""
-    table = DATASETS[args.dataset]
-    args.num_classes = num_classes_of(args)
+def resolve_defaults(args, dataset_spec):
+    """Fill every per-dataset default that the user left out, and check the numbers.
+
+    `dataset_spec` is the chosen data set's entry of the scripts' table.
+    """
+    table = dataset_spec
+    args.num_classes = num_classes_of(args, table)
     for name in ('num_epochs', 'aug_type', 'data_shape'):
         if getattr(args, name) is None:
             setattr(args, name, table[name])
@@ -143,17 +149,3 @@ def resolve_defaults(args):
     if args.resume and args.load_epoch is not None:
         raise UserError('use either --resume or --load-epoch, not both')
     return args
-
-
-def print_summary(result):
-    """What a user wants after training: the accuracy and where the files are."""
-    if 'val_acc' in result:
-        line = 'test accuracy %.2f%% (error %.2f%%) after epoch %d' % (
-            100 * result['val_acc'], 100 - 100 * result['val_acc'], result['epoch'])
-        if result.get('val_top5') is not None:
-            line += ', top-5 accuracy %.2f%%' % (100 * result['val_top5'])
-        print(line)
-    if result.get('log_path'):
-        print('log:     %s' % result['log_path'])
-    if result.get('weights_prefix'):
-        print('weights: %s-<epoch>.params' % result['weights_prefix'])

@@ -1,7 +1,7 @@
 """The training log format: the one place that writes its lines and reads them back.
 
 A log line is `<asctime> [Node[k] ]<message>` (LOG_FORMAT, plus the rank prefix of a
-distributed worker). The messages are those of the 2016 code (TRAINING.md):
+distributed worker). The messages are those of the 2016 code (docs/training.md):
 
     <log path>
     start with arguments Namespace(...)
@@ -12,16 +12,23 @@ distributed worker). The messages are those of the 2016 code (TRAINING.md):
     Epoch[0] Validation-cross-entropy=1.234567
     Epoch[0] Validation-accuracy=0.567890
 
-The training scripts build their messages with the formatters below; get_results.py reads
-logs of this port and of the 2016 code with parse_log().
+The engine builds its messages with the formatters below and writes every finished epoch
+also to `<log name>.metrics.jsonl` (one JSON object per line); parse_log() reads a run of
+this port from that file and a 2016 log from its lines.
 """
 import ast
+import json
+import logging
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from engine import runfiles
+
 LOG_FORMAT = '%(asctime)s %(message)s'
+LOGGER_NAME = 'fusenet'
 
 
 # ---------------------------------------------------------------- writing
@@ -29,6 +36,25 @@ LOG_FORMAT = '%(asctime)s %(message)s'
 def log_prefix(rank, num_workers):
     """`Node[k] ` for a distributed worker, so that interleaved output stays attributable."""
     return 'Node[%d] ' % rank if num_workers > 1 else ''
+
+
+def setup_logger(log_path, rank, num_workers):
+    """Log lines in LOG_FORMAT, to the log file (rank 0) and to stderr."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    prefix = log_prefix(rank, num_workers)
+    formatter = logging.Formatter(LOG_FORMAT.replace('%(message)s', prefix + '%(message)s'))
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_path is not None:
+        handlers.append(logging.FileHandler(log_path, mode='a'))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    return logger
 
 
 def batch_line(epoch, batch, speed, loss, loss_avg, top1, top1_avg, top5=None, top5_avg=None):
@@ -61,7 +87,60 @@ def head_lines(log_path, args_namespace):
     return [str(log_path), 'start with arguments %s' % (args_namespace,)]
 
 
+def append_metrics(path, figures):
+    """One finished epoch's figures as one JSON line of the metrics file."""
+    with open(path, 'a') as handle:
+        handle.write(json.dumps(figures) + '\n')
+
+
 # ---------------------------------------------------------------- reading
+
+def epoch_of_line(line):
+    """The epoch a log line is about, or None for a head or other line."""
+    match = _LINE.match(line.rstrip('\r\n'))
+    epoch = _EPOCH_NUMBER.match(match.group('msg'))
+    return int(epoch.group(1)) if epoch else None
+
+
+def lines_before_epoch(path, epoch, of_metrics=False):
+    """The lines of a log (or of a metrics file) about epochs 0..epoch-1, as they are."""
+    kept = []
+    with open(path, errors='replace') as handle:
+        for line in handle:
+            if of_metrics:
+                found = _metrics_epoch(line)
+            else:
+                found = epoch_of_line(line)
+            if found is not None and found < epoch:
+                kept.append(line)
+    return kept
+
+
+def _metrics_epoch(line):
+    try:
+        return int(json.loads(line)['epoch'])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def read_metrics(path):
+    """The EpochRecords of a metrics file, by epoch; a line cut short (a crash) is skipped.
+
+    A resumed run appends the epochs after its checkpoint again: the later line wins.
+    """
+    by_epoch = {}
+    names = EpochRecord.__dataclass_fields__
+    with open(path, errors='replace') as handle:
+        for line in handle:
+            try:
+                figures = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(figures, dict) and figures.get('val_acc') is not None:
+                record = EpochRecord(**{k: v for k, v in figures.items() if k in names})
+                by_epoch[record.epoch] = record
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
 
 @dataclass
 class EpochRecord:
@@ -146,9 +225,10 @@ _BATCH_FIELD = re.compile(r'(\w+): ([^\s(]+)\(([^\s)]+)\)')
 _METRIC = re.compile(r'^Epoch\[(\d+)\] (Train|Validation)-([\w-]+)=(\S+)(?:\s.*)?$')
 _TIME = re.compile(r'^Epoch\[(\d+)\] Time cost=(\S+)(?:\s.*)?$')
 _EPOCH_ANY = re.compile(r'^Epoch\[')
+_EPOCH_NUMBER = re.compile(r'^Epoch\[(\d+)\]')
 _EPOCH_OTHER = re.compile(r'^Epoch\[\d+\] (.*)$')
 _KNOWN_KINDS = ('Batch [', 'Train-', 'Validation-', 'Time cost=')
-_RUN_NUMBER = re.compile(r'^(.*?)(\d+)$')
+_RUN_NUMBER = re.compile(r'^(.*?)(\d+)$')   # 2016 logs without their arguments
 
 # metric name in the log -> EpochRecord field
 _METRIC_FIELDS = {
@@ -228,8 +308,9 @@ def parse_log(path):
     Validation-, Time cost) but malformed (a truncated last line, a bad number), or when,
     after the head, it carries neither a timestamp nor a known message. Timestamped
     messages of other kinds (checkpoints, learning-rate changes, `Epoch[3] Resetting Data
-    Iterator`) are fine and ignored. Where several nodes logged into one file,
-    the records of the lowest rank are used.
+    Iterator`) are fine and ignored. The epochs of this port's runs come from the metrics
+    file beside the log; those of a 2016 log from its lines (where several nodes logged into
+    one file, from the lowest rank's).
     """
     folder = os.path.dirname(os.path.abspath(path))
     network = os.path.basename(folder)
@@ -259,36 +340,48 @@ def parse_log(path):
             bad += 1
             first_bad = first_bad or number
     args = parse_namespace(next((h for h in head if h.startswith('start with arguments')), ''))
+    # this port: what the engine settled (the canonical network name, the seed) wins
+    args.update(parse_namespace(next((h for h in head if h.startswith('run settings')), '')))
     config, run_number = _split_run_number(os.path.splitext(os.path.basename(path))[0], args)
-    validated = {rank: {e: acc for e, acc in epochs.items() if 'val_acc' in acc.metrics}
-                 for rank, epochs in per_node.items()}
-    ranks = sorted(rank for rank, epochs in validated.items() if epochs)
-    records = []
-    if ranks:
-        records = [acc.record(epoch) for epoch, acc in sorted(validated[ranks[0]].items())]
+    metrics = runfiles.metrics_path(path)
+    if os.path.exists(metrics):   # this port's run: the figures as computed, not as printed
+        records = read_metrics(metrics)
+    else:                         # a 2016 log: its lines are all there is
+        records = _records_from_lines(per_node)
     return Run(path=str(path), config=config, run_number=run_number, dataset=dataset,
                network=network, head=head, args=args, records=records,
                unparseable_lines=bad, first_unparseable=first_bad,
                nodes=sorted(rank for rank in per_node if per_node[rank]))
 
 
-def _split_run_number(stem, args):
+def _records_from_lines(per_node):
+    """The validated epochs of the lowest rank that logged any."""
+    validated = {rank: {e: acc for e, acc in epochs.items() if 'val_acc' in acc.metrics}
+                 for rank, epochs in per_node.items()}
+    ranks = sorted(rank for rank, epochs in validated.items() if epochs)
+    if not ranks:
+        return []
+    return [acc.record(epoch) for epoch, acc in sorted(validated[ranks[0]].items())]
+
+
+def _split_run_number(name, args):
     """`cross_d56w1_exp3` -> (`cross_d56w1_exp`, 3).
 
     The arguments say where the name ends, which matters for an exp-name that ends in a
     digit (`seed7` + run 1 = `seed71`); without them the trailing digits are the run number.
     """
     try:
-        expected = '%s_d%dw%d_%s' % (args['network'], args['depth'], args['widen_factor'],
-                                     args.get('exp_name') or 'exp')
-        if stem.startswith(expected) and stem[len(expected):].isdigit():
-            return expected, int(stem[len(expected):])
+        stem = runfiles.config_stem(args['network'], args['depth'], args['widen_factor'],
+                                    args.get('exp_name'))
+        run = runfiles.split_run_number(name, stem)
+        if run is not None:
+            return stem, run
     except (KeyError, TypeError):
         pass
-    match = _RUN_NUMBER.match(stem)
+    match = _RUN_NUMBER.match(name)
     if match and match.group(1):
         return match.group(1), int(match.group(2))
-    return stem, None
+    return name, None
 
 
 # ---------------------------------------------------------------- the arguments line

@@ -1,0 +1,33 @@
+"""Writing files so that no reader ever sees one half-written (shared by the scripts)."""
+import contextlib
+import os
+
+
+@contextlib.contextmanager
+def scratch_path(path, tag='tmp'):
+    """A hidden file name beside `path`, removed afterwards whatever happens."""
+    temp = os.path.join(os.path.dirname(path) or '.',
+                        '.%s.%s%d' % (os.path.basename(path), tag, os.getpid()))
+    try:
+        yield temp
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+
+
+def atomic_write(path, write):
+    """Call write(temp_path), then rename onto `path`: readers never see a partial file."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with scratch_path(path) as temp:
+        write(temp)
+        with open(temp, 'rb') as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+
+
+def atomic_write_text(path, text):
+    """`text` into `path`, all or nothing."""
+    def write(temp):
+        with open(temp, 'w') as handle:
+            handle.write(text)
+    atomic_write(path, write)

@@ -1,0 +1,340 @@
+"""The training engine shared by train_model.py and train_imagenet.py.
+
+    result = fit.train(args, net, data_loader, input_shape, top5)
+
+The scripts parse the flags, build the network and say how to make the iterators
+(`data_loader(args, seed, num_parts, part_index) -> (train_it, val_it)`, called once the
+seed and the worker are known); the engine runs the original recipe (docs/training.md):
+Nesterov SGD with weight decay on every learnable parameter, a multi-step learning rate
+stepped per batch, the original initialisation, cross-entropy and accuracy (plus top-5 on
+ImageNet), data parallel over the given devices and over the workers of a dist kvstore.
+
+As timm's train.py: setup() once, then per epoch train_one_epoch() (returns its figures)
+and end_of_epoch() (evaluate, log, metrics, checkpoint).
+"""
+import argparse
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, List, Optional
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+import network
+from common.errors import UserError
+from engine import checkpoint, logs, runfiles
+from engine.devices import contexts_from_args
+from engine.dist import DistSync
+from engine.evaluate import evaluate
+from engine.meter import EpochMeter, means
+from engine.optim import OriginalNAG
+from engine.schedule import StepSchedule
+
+
+class NonFiniteLoss(UserError):
+    pass
+
+
+@dataclass
+class RunConfig:
+    """What the engine settled that the flags left open; the flags stay as they were given
+    (the checkpoint saves both)."""
+    network: str     # the canonical name (an alias such as dfn-mr resolved)
+    rand_seed: int   # the seed given, drawn, or (continuing) the checkpoint's
+
+    def line(self):
+        return 'run settings %s' % (argparse.Namespace(**asdict(self)),)
+
+
+@dataclass
+class Session:
+    """Everything the epochs of one run share."""
+    args: Any
+    run: RunConfig
+    net: Any
+    trainer: Any
+    contexts: List[Any]
+    files: runfiles.RunFiles
+    logger: logging.Logger
+    train_it: Any
+    val_it: Any
+    schedule: StepSchedule
+    top5: bool
+    rank: int = 0
+    num_workers: int = 1
+    sync: Optional[DistSync] = None
+    num_update: int = 0
+    last_checkpoint: Optional[str] = None
+
+
+def train(args, net, data_loader, input_shape, top5=False):
+    """Train `net` as the flags say; return the last epoch's figures and where the files are."""
+    try:
+        session = setup(args, net, data_loader, input_shape, top5)
+        result = None
+        for epoch in range(session.files.start_epoch, args.num_epochs):
+            figures = train_one_epoch(session, epoch)
+            result = end_of_epoch(session, epoch, figures)
+    except NonFiniteLoss as err:
+        logging.getLogger(logs.LOGGER_NAME).error('error: %s', err)
+        raise
+    if result is None:
+        session.logger.info('nothing to do: the run already has %d of %d epochs',
+                            session.files.start_epoch, args.num_epochs)
+    return dict(result or {}, log_path=session.files.log_path,
+                weights_prefix=session.files.prefix)
+
+
+# ---------------------------------------------------------------- set-up
+
+def create_kvstore(name):
+    if 'dist' in name:
+        try:
+            return mx.kv.create(name)
+        except mx.base.MXNetError as err:
+            raise UserError('cannot create kvstore %s (%s); start distributed runs with '
+                            'tools/launch.py' % (name, str(err).splitlines()[0]))
+    if name not in ('device', 'local'):
+        raise UserError('--kv-store=%s is not one of device, local, dist_sync, '
+                        'dist_device_sync' % name)
+    return None
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    mx.random.seed(seed % 2 ** 31)
+
+
+def setup(args, net, data_loader, input_shape, top5):
+    """Files, logger, iterators, initialised (or restored) network and trainer."""
+    try:
+        canonical = network.resolve_name(args.network)
+    except ValueError as err:
+        raise UserError(str(err))
+    kv = create_kvstore(args.kv_store)
+    rank, num_workers = (kv.rank, kv.num_workers) if kv else (0, 1)
+    notices = []
+    contexts = contexts_from_args(args, log=notices.append)
+    files = runfiles.RunFiles(
+        runfiles.config_dir(args.log_dir, args.dataset, args.aug_type, canonical),
+        runfiles.config_stem(canonical, args.depth, args.widen_factor, args.exp_name),
+        rank, resume=args.resume, load_epoch=args.load_epoch, model_prefix=args.model_prefix)
+    run = RunConfig(network=canonical, rand_seed=_seed_of(args, files))
+    train_it, val_it = data_loader(args, seed=run.rand_seed, num_parts=num_workers,
+                                   part_index=rank)
+    # Only now, with every input checked, does the run claim its log.
+    files.claim()
+    logger = logs.setup_logger(files.log_path if rank == 0 else None, rank, num_workers)
+    if rank == 0 and not args.resume:  # a new log: a new run, or --load-epoch
+        _start_log(logger, files, args, run)
+    for notice in notices:
+        logger.info(notice)
+    if num_workers > 1:
+        logger.info('worker %d of %d: training on part %d of %d, %d images; %d test images',
+                    rank, num_workers, rank + 1, num_workers, train_it.num_examples,
+                    val_it.num_examples)
+    schedule = StepSchedule(args.lr, args.lr_factor, args.lr_step_epochs, len(train_it))
+    session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
+                      files=files, logger=logger, train_it=train_it, val_it=val_it,
+                      schedule=schedule, top5=top5, rank=rank, num_workers=num_workers)
+    _prepare_net(session, kv, input_shape)
+    return session
+
+
+def _seed_of(args, files):
+    if files.resuming:
+        return checkpoint.read_state(files.source_prefix, files.start_epoch)['rand_seed']
+    if args.rand_seed is None:
+        # Workers need not agree: dist kvstores give every worker rank 0's weights.
+        return random.SystemRandom().randrange(2 ** 31)
+    return args.rand_seed
+
+
+def _start_log(logger, files, args, run):
+    """The head of a new log; --load-epoch: then the source's earlier epochs, in the log
+    and in the metrics file alike."""
+    for line in logs.head_lines(files.log_path, args) + [run.line()]:
+        logger.info(line)
+    if files.source_log is None:
+        return
+    copies = [(files.source_log, files.log_path, False)]
+    source_metrics = runfiles.metrics_path(files.source_log)
+    if os.path.exists(source_metrics):
+        copies.append((source_metrics, files.metrics_path, True))
+    for source, target, of_metrics in copies:
+        lines = logs.lines_before_epoch(source, files.start_epoch, of_metrics=of_metrics)
+        with open(target, 'a') as handle:
+            handle.writelines(lines)
+
+
+def _prepare_net(session, kv, input_shape):
+    """Initialise (a new run) or restore (a continued one) the weights; make the trainer."""
+    args, net, contexts, files = session.args, session.net, session.contexts, session.files
+    # dist: the gradients are summed by DistSync, the Trainer updates locally
+    trainer_kv = None if kv is not None or len(contexts) == 1 else args.kv_store
+    optimizer = OriginalNAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd)
+    # A resumed run's weights come from the checkpoint; a new run draws them.
+    seed_everything(session.run.rand_seed)
+    net.initialize(mx.init.Zero() if files.resuming else network.original_initializer(),
+                   ctx=contexts)
+    for ctx in contexts:  # deferred-initialised parameters get their shapes
+        net(mx.nd.zeros((1,) + tuple(input_shape), ctx=ctx))
+    session.trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,
+                                    update_on_kvstore=False)
+    if files.resuming:
+        _restore(session)
+    session.sync = DistSync(kv, net) if kv is not None else None
+    net.hybridize(static_alloc=True, static_shape=True)
+    if session.rank == 0:
+        learnable = sum(p.data(contexts[0]).size for p in net.collect_params().values()
+                        if p.grad_req != 'null')
+        session.logger.info('network parameters: %d on %s', learnable,
+                            ', '.join(str(c) for c in contexts))
+
+
+def _restore(session):
+    files = session.files
+    meta = checkpoint.load_checkpoint(files.source_prefix, files.start_epoch, session.net,
+                                      session.trainer, session.contexts)
+    session.num_update = meta['num_update']
+    lr = session.schedule.lr_at(session.num_update)
+    session.trainer.set_learning_rate(lr)
+    session.last_checkpoint = checkpoint.params_file(files.source_prefix, files.start_epoch)
+    session.logger.info('resuming from %s at epoch %d (batch %d), learning rate %g',
+                        session.last_checkpoint, files.start_epoch, session.num_update, lr)
+
+
+# ---------------------------------------------------------------- one epoch
+
+def train_one_epoch(session, epoch):
+    """One pass over the training data; returns the epoch's summed figures and its time."""
+    args, logger, trainer = session.args, session.logger, session.trainer
+    # Every random choice of an epoch derives from (seed, epoch): a resumed run sees
+    # exactly what an uninterrupted one would.
+    seed_everything(session.run.rand_seed * 1000003 + epoch)
+    session.train_it.set_epoch(epoch)
+    session.val_it.set_epoch(epoch)
+    meter = EpochMeter(session.top5)
+    tic = window_tic = time.time()
+    bar = _progress(session, len(session.train_it), epoch)
+    for batch, (data, label) in enumerate(session.train_it, start=1):
+        lr = session.schedule.lr_at(session.num_update)
+        if lr != trainer.learning_rate:
+            logger.info('Epoch[%d] learning rate %g from batch %d (batch %d of the epoch)',
+                        epoch, lr, session.num_update, batch - 1)
+            trainer.set_learning_rate(lr)
+        _train_step(session, data, label, meter)
+        if bar is not None:
+            bar.update(1)
+        if batch % args.log_iters == 0:
+            speed = args.log_iters * args.batch_size / (time.time() - window_tic)
+            _log_window(session, meter, epoch, batch, speed)
+            window_tic = time.time()
+    if bar is not None:
+        bar.close()
+    return dict(sums=meter.epoch_sums(), time_cost=time.time() - tic)
+
+
+def _train_step(session, data, label, meter):
+    xs = gluon.utils.split_and_load(data, session.contexts)
+    ys = gluon.utils.split_and_load(label, session.contexts)
+    with autograd.record():
+        outs = [session.net(x) for x in xs]
+        losses = [_loss(out, y) for out, y in zip(outs, ys)]
+    autograd.backward(losses)
+    global_batch = session.args.batch_size * session.num_workers
+    if session.sync is not None:
+        session.sync.allreduce_grads()
+        session.trainer.update(global_batch)
+    else:
+        session.trainer.step(global_batch)
+    session.num_update += 1
+    meter.add(losses, [network.mean_prediction(o) for o in outs], ys)
+
+
+_CROSS_ENTROPY = gluon.loss.SoftmaxCrossEntropyLoss()
+
+
+def _loss(out, label):
+    """Cross-entropy; the ensemble's components each learn, their losses averaged."""
+    outs = network.outputs_of(out)
+    if len(outs) == 1:
+        return _CROSS_ENTROPY(outs[0], label)
+    return mx.nd.add_n(*[_CROSS_ENTROPY(o, label) for o in outs]) / len(outs)
+
+
+def _log_window(session, meter, epoch, batch, speed):
+    window, running = meter.next_window(), meter.read_epoch()
+    _check_finite(session, window['loss'], epoch, batch)
+    top5 = (100 * window['top5'], 100 * running['top5']) if session.top5 else ()
+    session.logger.info(logs.batch_line(epoch, batch, speed, window['loss'], running['loss'],
+                                        100 * window['top1'], 100 * running['top1'], *top5))
+
+
+# ---------------------------------------------------------------- end of an epoch
+
+def end_of_epoch(session, epoch, figures):
+    """Evaluate, log, append to the metrics, checkpoint; return the epoch's result."""
+    args, top5 = session.args, session.top5
+    train_sums = figures['sums']
+    val_sums = evaluate(session.net, session.val_it, session.contexts, args.test_batch_size,
+                        top5)
+    if session.sync is not None:  # figures over every worker's images
+        train_sums = session.sync.sum_metrics(session.sync.train_key, train_sums)
+        val_sums = session.sync.sum_metrics(session.sync.val_key, val_sums)
+    train_figures, val = means(train_sums, top5), means(val_sums, top5)
+    _check_finite(session, train_figures['loss'], epoch, len(session.train_it))
+    for line in logs.epoch_lines(epoch, train_figures['top1'], train_figures['loss'],
+                                 figures['time_cost'], val['loss'], val['top1'],
+                                 val.get('top5')):
+        session.logger.info(line)
+    if session.num_workers > 1:
+        # Workers that stay in step hold identical weights: the same checksum.
+        session.logger.info('Epoch[%d] parameter checksum %.17g', epoch, _checksum(session))
+    result = dict(epoch=epoch, train_loss=train_figures['loss'],
+                  train_acc=train_figures['top1'], time_cost=figures['time_cost'],
+                  val_loss=val['loss'], val_acc=val['top1'], val_top5=val.get('top5'),
+                  lr=session.schedule.lr_at(session.num_update - 1))
+    if session.rank == 0:
+        logs.append_metrics(session.files.metrics_path, result)
+        _maybe_checkpoint(session, epoch + 1)
+    return result
+
+
+def _maybe_checkpoint(session, done):
+    args, files = session.args, session.files
+    if done % args.checkpoint_epochs and done != args.num_epochs:
+        return
+    meta = dict(num_update=session.num_update, rand_seed=session.run.rand_seed,
+                run=asdict(session.run), args=vars(args))
+    checkpoint.save_checkpoint(files.prefix, done, session.net, session.trainer, meta)
+    session.last_checkpoint = checkpoint.params_file(files.prefix, done)
+    session.logger.info('Saved checkpoint to "%s"', session.last_checkpoint)
+
+
+def _checksum(session):
+    ctx = session.contexts[0]
+    return float(sum(np.abs(p.data(ctx).asnumpy()).astype(np.float64).sum()
+                     for p in session.net.collect_params().values() if p.grad_req != 'null'))
+
+
+def _check_finite(session, loss, epoch, batch):
+    if np.isfinite(loss):
+        return
+    where = ('the last good checkpoint is %s' % session.last_checkpoint
+             if session.last_checkpoint else 'no checkpoint was saved yet')
+    raise NonFiniteLoss('the training loss became %s in epoch %d by batch %d; stopped, %s; '
+                        'try a lower --lr' % (loss, epoch, batch, where))
+
+
+def _progress(session, total, epoch):
+    if session.rank != 0 or session.args.no_progress or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc='epoch %d' % epoch, leave=False, unit='batch')

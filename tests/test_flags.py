@@ -1,0 +1,47 @@
+"""The flags and their per-dataset defaults (engine/flags.py, as train_model.py uses them)."""
+import os
+
+import pytest
+
+import train_model
+from common.errors import UserError
+
+
+def parse(*argv):
+    return train_model.parse(list(argv))
+
+
+def test_default_lr_steps_are_half_three_quarters_seven_eighths():
+    assert parse('--num-epochs', '400').lr_step_epochs == [200, 300, 350]
+    assert parse('--lr-steps', '100,150').lr_step_epochs == [100, 150]
+    with pytest.raises(UserError, match='comma-separated'):
+        parse('--lr-steps', 'ten')
+
+
+@pytest.mark.parametrize('dataset, epochs, aug, test_batch, classes, shape', [
+    ('cifar10', 400, 1, 400, 10, 32),
+    ('cifar100', 400, 1, 400, 100, 32),
+    ('svhn', 40, 0, 280, 10, 32),
+    ('fashion-mnist', 40, 1, 400, 10, 28),
+])
+def test_per_dataset_defaults(dataset, epochs, aug, test_batch, classes, shape):
+    args = parse('--dataset', dataset)
+    assert (args.num_epochs, args.aug_type, args.test_batch_size, args.num_classes,
+            args.data_shape) == (epochs, aug, test_batch, classes, shape)
+    assert args.data_dir == os.path.join('data', dataset)
+    assert args.checkpoint_epochs == epochs // 8
+    # anything given on the command line wins
+    args = parse('--dataset', dataset, '--num-epochs', '3', '--aug-type', '2',
+                 '--num-classes', '7')
+    assert (args.num_epochs, args.aug_type, args.num_classes, args.checkpoint_epochs) == (
+        3, 2, 7, 1)
+
+
+def test_prepare_and_training_agree_on_the_data_folder_from_any_folder(tmp_path, monkeypatch):
+    # both are relative to the working directory: run from one folder, they meet
+    from data import prepare
+    monkeypatch.chdir(tmp_path)
+    for dataset in ('fashion-mnist', 'cifar10'):
+        ours = os.path.abspath(parse('--dataset', dataset).data_dir)
+        assert ours == os.path.abspath(prepare.default_out_dir(dataset))
+        assert ours == str(tmp_path / 'data' / dataset)
