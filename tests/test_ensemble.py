@@ -98,6 +98,20 @@ def test_components_sharing_a_layer_keep_their_own_statistics(trained):
         assert same == (not mine.name.endswith(('running_mean', 'running_var'))), mine.name
 
 
+def test_hybridized_training_keeps_them_too():
+    """As train_model.py trains: hybridized with static memory."""
+    mx.random.seed(3)
+    net = network.get_net('ensemble', depth=5, num_classes=CLASSES)
+    net.initialize(network.original_initializer())
+    net.hybridize(static_alloc=True, static_shape=True)
+    train_steps(net, fashion_batches(2))
+    sets = running_means(net.groups[2].left.bn)
+    assert len(sets) == 4
+    for a in range(4):
+        for b in range(a + 1, 4):
+            assert not np.allclose(sets[a], sets[b], atol=1e-5)
+
+
 def test_each_output_is_its_component_built_alone(trained):
     net, x = trained
     outputs = [y.asnumpy() for y in net(x)]
