@@ -1,0 +1,329 @@
+#!/usr/bin/env python
+"""The ensemble view of deep fusion: component accuracies and path-length distributions.
+
+    # paths input -> output of several networks at the same --depth (no checkpoint needed)
+    python tools/components.py --network resnet cross half --depth 26 --out view/
+
+    # a trained checkpoint: its path lengths, and for fuse3 / fuse6 / ensemble every
+    # component network on the test records; the flags come from the run's log ...
+    python tools/components.py --params W-0010.params --log logs/.../fuse3_d20w1_exp1.log
+    # ... or are given
+    python tools/components.py --params W-0010.params --network fuse3 --depth 20 \\
+        --dataset fashion-mnist --data-dir data/fashion-mnist
+
+A component takes the left or the right path in every block (group) of a skip network
+(fuse3, fuse6) or of the ensemble, with the trained weights. The ensemble keeps each
+component's own BatchNorm statistics; a skip network's describe the fused sum, so each
+component's statistics are re-estimated on --bn-batches training batches (the output says
+how many). Reported: each component's depth (convolutions on its path, stem included,
+classifier not) and test accuracy, N_e (the averaged softmax of the components) and N_f
+(the whole network; for the ensemble the average of its 8 outputs, as training scores it).
+
+Path lengths are counted on the network's symbol graph: the number of paths input ->
+output of each depth (convolutions on the path), exact integers, with mean and median.
+
+Writes to --out: paths.csv and paths.png (histograms side by side) always; with
+--params components.csv and components.png (accuracy against depth).
+"""
+import csv
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
+from common.logs import parse_namespace  # noqa: E402
+from data.datasets import DATASETS, dataset_names  # noqa: E402
+
+SKIP_OR_ENSEMBLE = ('fuse3', 'fuse6', 'ensemble')
+
+
+def parse(argv=None):
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--params', help='a checkpoint (<prefix>-<epoch>.params) to evaluate')
+    parser.add_argument('--log', help="the run's log: its 'start with arguments' line "
+                                      'gives the network, data set and data flags')
+    parser.add_argument('--network', nargs='+', help='network name(s); several for paths')
+    parser.add_argument('--depth', type=int, nargs='+',
+                        help='depth(s): one for every network or one each; default 62')
+    parser.add_argument('--widen-factor', type=int, help='default 1')
+    parser.add_argument('--dataset', choices=dataset_names(), help='default cifar10')
+    parser.add_argument('--num-classes', type=int, help="default: the data set's")
+    parser.add_argument('--data-dir', help='folder with the records; default data/<dataset>')
+    parser.add_argument('--bn-batches', type=int, default=20,
+                        help='training batches that re-estimate a fused component\'s '
+                             'BatchNorm statistics; default %(default)s')
+    parser.add_argument('--batch-size', type=int, default=128,
+                        help='images per batch (test and re-estimation); default %(default)s')
+    parser.add_argument('--out', default='ensemble_view',
+                        help='output folder; default %(default)s')
+    args = parser.parse_args(argv)
+    if args.bn_batches < 1 or args.batch_size < 1:
+        raise UserError('--bn-batches and --batch-size must be positive')
+    return args
+
+
+def _log_arguments(path):
+    """The fields of a log's 'start with arguments Namespace(...)' line."""
+    try:
+        with open(path, encoding='utf-8', errors='replace') as stream:
+            head = [next(stream, '') for _ in range(20)]
+    except OSError as err:
+        raise UserError('cannot read the log %s: %s' % (path, err.strerror))
+    line = next((h for h in head if 'start with arguments' in h), None)
+    if line is None:
+        raise UserError("%s has no 'start with arguments' line: not a training log" % path)
+    return parse_namespace(line)
+
+
+def configurations(args):
+    """[(network, depth, widen factor)] and the data flags, from the flags and the log."""
+    logged = _log_arguments(args.log) if args.log else {}
+    names = args.network or ([logged['network']] if 'network' in logged else None)
+    if not names:
+        raise UserError('say which network: --network NAME, or --log of a training run')
+    depths = args.depth or [logged.get('depth', 62)]
+    if len(depths) not in (1, len(names)):
+        raise UserError('give one --depth for every network or one each (%d networks, %d '
+                        'depths)' % (len(names), len(depths)))
+    if args.params and len(names) > 1:
+        raise UserError('--params is a checkpoint of one network; %d were named' % len(names))
+    widen = args.widen_factor or logged.get('widen_factor') or 1
+    configs = [(name, depths[0] if len(depths) == 1 else depths[i], widen)
+               for i, name in enumerate(names)]
+    dataset = args.dataset or logged.get('dataset') or 'cifar10'
+    if dataset not in DATASETS:
+        raise UserError('unknown data set %r in %s' % (dataset, args.log))
+    data = dict(dataset=dataset,
+                num_classes=args.num_classes or logged.get('num_classes')
+                or DATASETS[dataset]['num_classes'],
+                data_dir=args.data_dir or logged.get('data_dir')
+                or os.path.join('data', dataset),
+                aug_type=logged.get('aug_type'), data_shape=logged.get('data_shape'),
+                train_rec=logged.get('train_dataset'), val_rec=logged.get('val_dataset'))
+    return configs, data
+
+
+def build(name, depth, widen, num_classes):
+    import network
+    try:
+        return network.get_net(name, num_classes=num_classes, depth=depth,
+                               widen_factor=widen)
+    except ValueError as err:
+        raise UserError(str(err))
+
+
+# ---------------------------------------------------------------- paths
+
+def path_tables(configs, num_classes):
+    """{label: {depth: paths}} for each configuration, in order."""
+    from network.paths import path_depths
+    tables = {}
+    for name, depth, widen in configs:
+        print('counting paths of %s ...' % label_of(name, depth, widen), file=sys.stderr)
+        tables[label_of(name, depth, widen)] = path_depths(build(name, depth, widen,
+                                                                 num_classes))
+    return tables
+
+
+def label_of(name, depth, widen):
+    import network
+    if network.resolve_name(name) in network.IMAGENET_NETS:
+        return network.resolve_name(name)
+    return '%s_d%dw%d' % (network.resolve_name(name), depth, widen)
+
+
+def report_paths(tables, out):
+    from network.paths import summarize
+    print('%-20s %22s %8s %8s' % ('network', 'paths', 'mean', 'median'))
+    rows, summary = [], []
+    for label, depths in tables.items():
+        total, mean, median = summarize(depths)
+        print('%-20s %22d %8.2f %8d' % (label, total, mean, median))
+        summary.append((label, total, mean, median))
+        rows += [(label, depth, count) for depth, count in depths.items()]
+    write_csv(os.path.join(out, 'paths.csv'), ('network', 'path_depth', 'paths'), rows)
+    write_csv(os.path.join(out, 'paths_summary.csv'),
+              ('network', 'paths', 'mean_depth', 'median_depth'),
+              [(label, total, '%.4f' % mean, median) for label, total, mean, median in summary])
+    save_figure(paths_figure(tables), os.path.join(out, 'paths.png'))
+
+
+def paths_figure(tables):
+    """One histogram per network, side by side: the share of paths of each depth."""
+    from matplotlib.figure import Figure
+    from network.paths import summarize
+    figure = Figure(figsize=(4 * len(tables), 3.6), dpi=100)
+    axes_list = figure.subplots(1, len(tables), squeeze=False, sharex=True)[0]
+    for axes, (label, depths) in zip(axes_list, tables.items()):
+        total, mean, median = summarize(depths)
+        axes.bar(list(depths), [100 * count / total for count in depths.values()])
+        axes.axvline(mean, color='black', linestyle='--', linewidth=1)
+        axes.set(title='%s\n%.3g paths, mean %.1f, median %d' % (label, total, mean, median),
+                 xlabel='path depth (convolutions)', ylabel='share of paths (%)')
+        axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+# ---------------------------------------------------------------- components
+
+def load_checkpoint(path, name, depth, widen, num_classes):
+    import mxnet as mx
+    if not os.path.isfile(path):
+        raise UserError('checkpoint %s not found' % path)
+    net = build(name, depth, widen, num_classes)
+    try:
+        net.load_parameters(path, ctx=mx.cpu())
+    except (AssertionError, ValueError, mx.base.MXNetError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError('%s does not hold the weights of %s: %s'
+                        % (path, label_of(name, depth, widen), first))
+    return net
+
+
+def evaluate(net, name, data, args):
+    """[(component name, depth, accuracy)], N_e, N_f on the test records, and a note on
+    the BatchNorm statistics used."""
+    from data.iterators import get_iterators
+    from network import components
+    train_it, val_it = get_iterators(data['dataset'], data['data_dir'], args.batch_size,
+                                     args.batch_size, data['aug_type'], data['data_shape'],
+                                     data['train_rec'], data['val_rec'],
+                                     num_classes=data['num_classes'])
+    choices = components.all_choices(net)
+    print('evaluating the %d components of %s' % (len(choices), name), file=sys.stderr)
+    if name == 'ensemble':
+        members, note = None, 'each with its own trained BatchNorm statistics'
+    else:
+        members, used = fused_components(net, choices, train_it, args.bn_batches)
+        note = 'BatchNorm statistics re-estimated on %d training batches of %d images' % used
+        if used[0] < args.bn_batches:
+            note += ' (all the training records give; %d asked)' % args.bn_batches
+    scores = score(net, members, val_it)
+    names = [''.join('R' if right else 'L' for right in c) for c in choices]
+    depths = [components.component_depth(net, c) for c in choices]
+    return (list(zip(names, depths, scores['components'])), scores['N_e'], scores['N_f'],
+            note)
+
+
+def fused_components(net, choices, train_it, bn_batches):
+    """The components of a skip network, statistics re-estimated on `bn_batches` batches."""
+    from network import components
+    batches = []
+    for x, _ in train_it:
+        batches.append(x)
+        if len(batches) == bn_batches:
+            break
+    members = []
+    for i, c in enumerate(choices, 1):
+        member = components.build_component(net, c)
+        components.reestimate_statistics(member, batches)
+        member.hybridize()
+        members.append(member)
+        print('  component %d/%d: statistics re-estimated' % (i, len(choices)),
+              file=sys.stderr)
+    return members, (len(batches), batches[0].shape[0])
+
+
+def score(net, members, val_it):
+    """Accuracy of each component, of the averaged components' softmax (N_e) and of the
+    network (N_f). `members` None: the network's own outputs are the components."""
+    import mxnet as mx
+    correct, seen = None, 0
+    for batch, (x, y) in enumerate(val_it, 1):
+        whole = net(x)
+        outs = list(whole) if members is None else [m(x) for m in members]
+        fused = mx.nd.add_n(*outs) / len(outs) if members is None else whole
+        averaged = mx.nd.add_n(*[mx.nd.softmax(o) for o in outs]) / len(outs)
+        hits = [(o.argmax(axis=1) == y).sum().asscalar() for o in outs + [averaged, fused]]
+        correct = hits if correct is None else [a + b for a, b in zip(correct, hits)]
+        seen += x.shape[0]
+        if batch % 10 == 0 or batch == len(val_it):
+            print('  test batch %d/%d' % (batch, len(val_it)), file=sys.stderr)
+    if not seen:
+        raise UserError('the test records are empty')
+    accuracy = [c / seen for c in correct]
+    return {'components': accuracy[:-2], 'N_e': accuracy[-2], 'N_f': accuracy[-1]}
+
+
+def report_components(label, results, n_e, n_f, note, out):
+    print('%s: components (L = left, R = right path per block), %s' % (label, note))
+    print('%-12s %6s %9s' % ('component', 'depth', 'accuracy'))
+    for name, depth, accuracy in results:
+        print('%-12s %6d %9.4f' % (name, depth, accuracy))
+    print('N_e (averaged components): %.4f' % n_e)
+    print('N_f (whole network):       %.4f' % n_f)
+    rows = [('component', name, depth, '%.6f' % acc) for name, depth, acc in results]
+    rows += [('N_e', 'averaged components', '', '%.6f' % n_e),
+             ('N_f', 'whole network', '', '%.6f' % n_f)]
+    write_csv(os.path.join(out, 'components.csv'),
+              ('kind', 'component', 'depth', 'test_accuracy'), rows)
+    save_figure(components_figure(label, results, n_e, n_f),
+                os.path.join(out, 'components.png'))
+
+
+def components_figure(label, results, n_e, n_f):
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+    figure = Figure(figsize=(6, 4.2), dpi=100)
+    axes = figure.subplots()
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))   # depths are whole
+    axes.scatter([d for _, d, _ in results], [100 * a for _, _, a in results],
+                 label='components')
+    axes.axhline(100 * n_e, color='tab:orange', linestyle='--', label='N_e (averaged)')
+    axes.axhline(100 * n_f, color='tab:green', linestyle=':', label='N_f (whole network)')
+    axes.set(title='%s: components' % label, xlabel='component depth (convolutions)',
+             ylabel='test accuracy (%)')
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize='small')
+    figure.tight_layout()
+    return figure
+
+
+# ---------------------------------------------------------------- files
+
+def write_csv(path, header, rows):
+    with open(path, 'w', newline='') as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows)
+    print('wrote %s' % path, file=sys.stderr)
+
+
+def save_figure(figure, path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(figure)
+    figure.savefig(path, format='png')
+    print('wrote %s' % path, file=sys.stderr)
+
+
+def main(argv=None):
+    import network
+    args = parse(argv)
+    configs, data = configurations(args)
+    for name, depth, widen in configs:
+        build(name, depth, widen, data['num_classes'])   # bad names and depths fail first
+    net = load_checkpoint(args.params, *configs[0], data['num_classes']) if args.params \
+        else None
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as err:
+        raise UserError('cannot make the output folder %s: %s' % (args.out, err.strerror))
+    if net is not None:
+        name, depth, widen = configs[0]
+        if network.resolve_name(name) in SKIP_OR_ENSEMBLE:
+            results, n_e, n_f, note = evaluate(net, network.resolve_name(name), data, args)
+            report_components(label_of(name, depth, widen), results, n_e, n_f, note,
+                              args.out)
+        else:
+            print('%s has no component networks to evaluate (only fuse3, fuse6 and '
+                  'ensemble do); path lengths follow' % name, file=sys.stderr)
+    report_paths(path_tables(configs, data['num_classes']), args.out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(run_main(main))
