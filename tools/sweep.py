@@ -262,8 +262,10 @@ class Sweep:
 
     def refresh(self, point, status, **extra):
         state = read_run(point.log_dir(self.args.log_dir), point, self.args.exp_name)
-        self.runs[point] = sweep_state.plan_run(point, status, state,
-                                                epoch_seconds=state.epoch_seconds, **extra)
+        kept = {key: value for key, value in self.runs.get(point, {}).items()
+                if key in ('pid', 'output', 'returncode')}
+        kept.update(extra, epoch_seconds=state.epoch_seconds)
+        self.runs[point] = sweep_state.plan_run(point, status, state, **kept)
         return state
 
     def start(self, point):
@@ -281,7 +283,7 @@ class Sweep:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
                                  stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self.children[point] = (child, output)
-        self.runs[point].update(pid=child.pid, output=output_path)
+        self.runs[point].update(pid=child.pid, output=output_path, returncode=None)
         self.last_seen[point] = (state.epochs_done, time.time())
         print('start %s: %s' % (point.key, describe(state)), flush=True)
 
@@ -292,13 +294,13 @@ class Sweep:
         self.note_epochs(point, state)
         output_path = point.output_path(self.args.log_dir)
         if returncode == 0 and state.finished:
-            self.refresh(point, 'done', returncode=0, output=output_path)
+            self.refresh(point, 'done', returncode=0)
             print('done %s: %s' % (point.key, state.log), flush=True)
             return
         why = ('exit %d' % returncode if returncode else
                'exit 0 but its log has %d of %s epochs' % (state.epochs_done,
                                                            state.num_epochs or '?'))
-        self.refresh(point, 'failed', returncode=returncode, output=output_path)
+        self.refresh(point, 'failed', returncode=returncode)
         self.failures.append(point)
         print('FAILED %s (%s): %s; log: %s; output: %s' % (
             point.key, why, last_line(output_path), state.log or 'none', output_path),
@@ -323,7 +325,7 @@ class Sweep:
                 changed = True
                 continue
             before = self.runs[point]
-            state = self.refresh(point, 'running', pid=child.pid, output=before.get('output'))
+            state = self.refresh(point, 'running')
             self.note_epochs(point, state)
             changed |= (state.epochs_done, state.current_epoch) != (
                 before['epochs_done'], before['current_epoch'])
