@@ -250,3 +250,30 @@ def test_bad_input_gets_one_line(argv, words, tmp_path):
     proc = subprocess.run([sys.executable, SWEEP, '--log-dir', str(tmp_path / 'x')] + argv,
                           capture_output=True, text=True, timeout=60)
     assert_one_line_error(proc, *words)
+
+
+def test_a_restart_with_other_training_flags_is_refused(finished_sweep, tiny_data):
+    log_dir, probe_dir, _ = finished_sweep
+    before = len(launches(probe_dir))
+    proc = run_sweep(log_dir, probe_dir, *GRID, *train_flags(tiny_data), '--lr', '0.5')
+    assert_one_line_error(proc, 'other training flags', '--lr 0.5')
+    assert len(launches(probe_dir)) == before
+
+
+def test_runs_left_training_by_a_killed_sweep_are_not_doubled(tmp_path):
+    """A sweep killed with SIGKILL cannot stop its runs; the next one must not start them
+    a second time beside the first."""
+    left = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)',
+                             str(tmp_path / 'seed1')])
+    try:
+        point = sweep_state.Point('cross', 14, 1, 1)
+        sweep_state.write_plan(str(tmp_path), dict(
+            train_args=[], exp_name='exp', threads=1, jobs=1,
+            runs=[sweep_state.plan_run(point, 'running', sweep_state.RunState(),
+                                       pid=left.pid)]))
+        proc = subprocess.run([sys.executable, SWEEP, '--log-dir', str(tmp_path), '--seeds',
+                               '1'], capture_output=True, text=True, timeout=60)
+        assert_one_line_error(proc, 'still training', str(left.pid))
+    finally:
+        left.kill()
+        left.wait()

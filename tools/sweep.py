@@ -387,7 +387,7 @@ def _signal_group(child, signum):
 
 
 def last_line(path):
-    lines = [line.strip() for line in sweep_state._read_text(path, -4096).splitlines()
+    lines = [line.strip() for line in sweep_state.read_text(path, -4096).splitlines()
              if line.strip()]
     return lines[-1] if lines else '(no output)'
 

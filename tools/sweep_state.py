@@ -92,11 +92,11 @@ def read_run(log_dir, point, exp_name):
     log = max(logs)[1]
     name = os.path.splitext(os.path.basename(log))[0]
     state = RunState(log=log)
-    found = re.search(r'\bnum_epochs=(\d+)', _read_text(log, 0, 65536))
+    found = re.search(r'\bnum_epochs=(\d+)', read_text(log, 0, 65536))
     state.num_epochs = int(found.group(1)) if found else None
-    epochs = [int(n) for n in re.findall(r'Epoch\[(\d+)\]', _read_text(log, -4096))]
+    epochs = [int(n) for n in re.findall(r'Epoch\[(\d+)\]', read_text(log, -4096))]
     state.current_epoch = max(epochs) if epochs else None
-    for line in _read_text(os.path.splitext(log)[0] + '.metrics.jsonl').splitlines():
+    for line in read_text(os.path.splitext(log)[0] + '.metrics.jsonl').splitlines():
         try:
             state.epoch_seconds.append(float(json.loads(line)['time_cost']))
         except (ValueError, KeyError, TypeError):
@@ -110,7 +110,7 @@ def read_run(log_dir, point, exp_name):
     return state
 
 
-def _read_text(path, start=0, size=-1):
+def read_text(path, start=0, size=-1):
     """The text of a file, or `size` bytes from `start` (negative: from the end)."""
     try:
         with open(path, 'rb') as handle:
