@@ -272,36 +272,43 @@ class Sweep:
         state = self.refresh(point, 'running')
         command = run_command(self.args, point, state)
         output_path = point.output_path(self.args.log_dir)
-        os.makedirs(os.path.dirname(output_path), exist_ok=True)
-        output = open(output_path, 'a')
-        output.write('=== %s OMP_NUM_THREADS=%d %s\n' % (
-            time.strftime('%Y-%m-%d %H:%M:%S'), self.args.threads, shlex.join(command)))
-        output.flush()
         env = dict(os.environ, OMP_NUM_THREADS=str(self.args.threads))
-        # Its own process group: a stop reaches the run and whatever it started, and a
-        # Ctrl-C on the terminal reaches only the sweep, which stops the runs in order.
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
-                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            os.makedirs(os.path.dirname(output_path), exist_ok=True)
+            output = open(output_path, 'a')
+            output.write('=== %s OMP_NUM_THREADS=%d %s\n' % (
+                time.strftime('%Y-%m-%d %H:%M:%S'), self.args.threads, shlex.join(command)))
+            output.flush()
+            # Its own process group: a stop reaches the run and whatever it started, and a
+            # Ctrl-C on the terminal reaches only the sweep, which stops the runs in order.
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        except OSError as err:
+            raise UserError('cannot start %s (%s: %s)' % (point.key, err.filename or command[0],
+                                                          err.strerror))
         self.children[point] = (child, output)
         self.runs[point].update(pid=child.pid, output=output_path, returncode=None)
         self.last_seen[point] = (state.epochs_done, time.time())
         print('start %s: %s' % (point.key, describe(state)), flush=True)
 
     def finish(self, point, returncode):
-        child, output = self.children.pop(point)
-        output.close()
-        state = read_run(point.log_dir(self.args.log_dir), point, self.args.exp_name)
+        self.children.pop(point)[1].close()
+        state = self.refresh(point, 'running', returncode=returncode)
         self.note_epochs(point, state)
-        output_path = point.output_path(self.args.log_dir)
         if returncode == 0 and state.finished:
-            self.refresh(point, 'done', returncode=0)
+            self.runs[point]['status'] = 'done'
             print('done %s: %s' % (point.key, state.log), flush=True)
             return
-        why = ('exit %d' % returncode if returncode else
-               'exit 0 but its log has %d of %s epochs' % (state.epochs_done,
-                                                           state.num_epochs or '?'))
-        self.refresh(point, 'failed', returncode=returncode)
+        self.runs[point]['status'] = 'failed'
         self.failures.append(point)
+        if returncode < 0:
+            why = 'killed by signal %d' % -returncode
+        elif returncode:
+            why = 'exit %d' % returncode
+        else:
+            why = 'exit 0 but its log has %d of %s epochs' % (state.epochs_done,
+                                                               state.num_epochs or '?')
+        output_path = point.output_path(self.args.log_dir)
         print('FAILED %s (%s): %s; log: %s; output: %s' % (
             point.key, why, last_line(output_path), state.log or 'none', output_path),
             flush=True)
@@ -316,20 +323,13 @@ class Sweep:
             self.last_seen[point] = (state.epochs_done, now)
 
     def watch(self):
-        """Look at every running run once; return True when something changed."""
-        changed = False
+        """Look at every running run once: its files, and whether it ended."""
         for point, (child, _) in list(self.children.items()):
             returncode = child.poll()
             if returncode is not None:
                 self.finish(point, returncode)
-                changed = True
-                continue
-            before = self.runs[point]
-            state = self.refresh(point, 'running')
-            self.note_epochs(point, state)
-            changed |= (state.epochs_done, state.current_epoch) != (
-                before['epochs_done'], before['current_epoch'])
-        return changed
+            else:
+                self.note_epochs(point, self.refresh(point, 'running'))
 
     def stop(self, signum, frame=None):
         self.stop_signal = signum
