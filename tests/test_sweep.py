@@ -224,6 +224,12 @@ def test_thread_split_is_at_least_one_thread():
     assert sweep.parse_args(['--jobs', '2', '--cores', '5']).threads == 2
 
 
+def test_a_repeated_value_gives_one_run():
+    args = sweep.parse_args(['--networks', 'cross,resnet,cross', '--seeds', '2,1,2'])
+    assert [p.key for p in args.points] == ['cross_d26w1_seed2', 'cross_d26w1_seed1',
+                                            'resnet_d26w1_seed2', 'resnet_d26w1_seed1']
+
+
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path):
     held = sweep_state.SweepLock(str(tmp_path)).acquire()
     try:
@@ -244,6 +250,8 @@ def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path):
     (['--', '--resume'], ['--resume']),
     (['--jobs', '0'], ['--jobs']),
     (['--seeds', 'a,b'], ['--seeds']),
+    (['--seeds', '1,-1'], ['--seeds', '-1']),
+    (['--networks', 'cross,../x'], ['../x']),
     (['--status'], ['no sweep']),
 ])
 def test_bad_input_gets_one_line(argv, words, tmp_path):

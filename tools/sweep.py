@@ -17,10 +17,11 @@ Files in <log-dir>: sweep.json (the plan and every run's status; --status prints
 sweep.lock (one sweep per folder), sweep-output/<run>.out (each run's terminal output).
 
 exit status: 0 every run finished, 1 a run failed (or get_results.py did), 2 bad input,
-130 or 143 stopped by Ctrl-C or SIGTERM.
+128 + the signal when stopped (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 """
 import argparse
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -107,6 +108,14 @@ def parse_args(argv):
             raise UserError('--%s must be at least 1 (got %d)' % (name, getattr(args, name)))
     if not args.interval > 0:
         raise UserError('--interval must be positive (got %g)' % args.interval)
+    for name, lowest in (('depths', 1), ('widen_factors', 1), ('seeds', 0)):
+        if min(getattr(args, name)) < lowest:
+            raise UserError('--%s must be at least %d each (got %s)' % (
+                name.replace('_', '-'), lowest, ','.join(map(str, getattr(args, name)))))
+    bad = [net for net in args.networks if not re.fullmatch(r'[A-Za-z0-9_]+', net)]
+    if bad:
+        raise UserError('--networks: %r is not a network name (see show_model.py --help)'
+                        % bad[0])
     if '/' in args.exp_name or not args.exp_name:
         raise UserError('--exp-name %r: give a name without a path separator' % args.exp_name)
     for token in args.train_args:
@@ -227,7 +236,7 @@ def print_status(args):
 # ---------------------------------------------------------------- the sweep
 
 class Stop(Exception):
-    """Ctrl-C or SIGTERM: stop the runs, keep their checkpoints."""
+    """Ctrl-C, SIGTERM or SIGHUP: stop the runs, keep their checkpoints."""
 
     def __init__(self, signum):
         super().__init__(signum)
@@ -427,8 +436,9 @@ def _is_run_of(pid, args):
 def sweep(args):
     lock = SweepLock(args.log_dir).acquire()
     runner = Sweep(args)
+    # SIGHUP too: a closed terminal would otherwise leave the runs training unwatched
     previous = {signum: signal.signal(signum, runner.stop)
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         check_restart(args)
         runner.run()

@@ -48,8 +48,11 @@ class Point:
 
 
 def grid(networks, depths, widen_factors, seeds):
-    return [Point(n, d, w, s) for n in networks for d in depths for w in widen_factors
-            for s in seeds]
+    """Every combination once, in the order given (a repeated value would make two runs
+    share one set of files)."""
+    points = [Point(n, d, w, s) for n in networks for d in depths for w in widen_factors
+              for s in seeds]
+    return list(dict.fromkeys(points))
 
 
 # ---------------------------------------------------------------- a run's files
