@@ -1,0 +1,217 @@
+"""What tools/sweep.py knows about its runs: the grid, each run's files, the plan, the lock.
+
+The sweep drives train_model.py only through its flags, and learns where each run stands
+from the files the run writes; read_run() is the one place that knows their layout.
+"""
+import fcntl
+import glob
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+from common.errors import UserError
+from common.runfiles import atomic_write
+
+PLAN_FILE = 'sweep.json'
+LOCK_FILE = 'sweep.lock'
+OUTPUT_FOLDER = 'sweep-output'   # the children's stdout/stderr; not .txt: get_results reads those
+
+
+# ---------------------------------------------------------------- the grid
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the grid.
+
+    Each seed trains in its own folder <log-dir>/seed<S>/ under one log name per
+    configuration: get_results.py groups the runs of one log name in one <dataset>/<network>
+    folder, so the seeds of a configuration are reported together (median, mean +/- std),
+    while every run keeps files no other run touches and --resume finds exactly its own run.
+    """
+    network: str
+    depth: int
+    widen_factor: int
+    seed: int
+
+    @property
+    def key(self):
+        return '%s_d%dw%d_seed%d' % (self.network, self.depth, self.widen_factor, self.seed)
+
+    def log_dir(self, root):
+        return os.path.join(root, 'seed%d' % self.seed)
+
+    def output_path(self, root):
+        return os.path.join(root, OUTPUT_FOLDER, self.key + '.out')
+
+
+def grid(networks, depths, widen_factors, seeds):
+    """Every combination once, in the order given (a repeated value would make two runs
+    share one set of files)."""
+    points = [Point(n, d, w, s) for n in networks for d in depths for w in widen_factors
+              for s in seeds]
+    return list(dict.fromkeys(points))
+
+
+# ---------------------------------------------------------------- a run's files
+
+@dataclass
+class RunState:
+    log: Optional[str] = None            # the point's latest log; None: never started
+    epochs_done: int = 0                 # epochs in its metrics file
+    num_epochs: Optional[int] = None     # --num-epochs, from the log's head
+    checkpoint: Optional[int] = None     # the latest complete checkpoint (epochs done)
+    current_epoch: Optional[int] = None  # the highest Epoch[N] the log mentions
+    epoch_seconds: List[float] = field(default_factory=list)   # time_cost of each epoch
+
+    @property
+    def finished(self):
+        return self.num_epochs is not None and self.epochs_done >= self.num_epochs
+
+    @property
+    def resumable(self):
+        return not self.finished and self.checkpoint is not None
+
+
+_RUN_LOG = r'(\d+)\.txt$'
+
+
+def read_run(log_dir, point, exp_name):
+    """The state of the latest run of `point` under `log_dir`, from the files it wrote:
+    <log_dir>/<dataset>[_noaug]/<net>/<net>_d<D>w<W>_<exp><run>.txt, <log>.metrics.jsonl,
+    weights/<log name>/<log name>-<epoch:04d>.params and .state (a checkpoint counts once
+    both exist: train_model.py writes the .state last)."""
+    stem = '%s_d%dw%d_%s' % (point.network, point.depth, point.widen_factor, exp_name)
+    pattern = re.compile(re.escape(stem) + _RUN_LOG)
+    logs = []
+    for path in glob.glob(os.path.join(glob.escape(log_dir), '*', point.network, '*.txt')):
+        match = pattern.match(os.path.basename(path))
+        if match:
+            logs.append((int(match.group(1)), path))
+    if not logs:
+        return RunState()
+    log = max(logs)[1]
+    name = os.path.splitext(os.path.basename(log))[0]
+    state = RunState(log=log)
+    found = re.search(r'\bnum_epochs=(\d+)', read_text(log, 0, 65536))
+    state.num_epochs = int(found.group(1)) if found else None
+    epochs = [int(n) for n in re.findall(r'Epoch\[(\d+)\]', read_text(log, -4096))]
+    state.current_epoch = max(epochs) if epochs else None
+    for line in read_text(os.path.splitext(log)[0] + '.metrics.jsonl').splitlines():
+        try:
+            state.epoch_seconds.append(float(json.loads(line)['time_cost']))
+        except (ValueError, KeyError, TypeError):
+            continue   # a line cut short by a kill: that epoch is not done
+    state.epochs_done = len(state.epoch_seconds)
+    prefix = os.path.join(os.path.dirname(log), 'weights', name, name)
+    saved = [int(path[len(prefix) + 1:-len('.state')])
+             for path in glob.glob(glob.escape(prefix) + '-[0-9][0-9][0-9]*.state')
+             if os.path.exists(path[:-len('.state')] + '.params')]
+    state.checkpoint = max(saved) if saved else None
+    return state
+
+
+def read_text(path, start=0, size=-1):
+    """The text of a file, or `size` bytes from `start` (negative: from the end)."""
+    try:
+        with open(path, 'rb') as handle:
+            if start < 0:
+                handle.seek(max(0, os.fstat(handle.fileno()).st_size + start))
+            else:
+                handle.seek(start)
+            return handle.read(size).decode('utf-8', 'replace')
+    except FileNotFoundError:
+        return ''
+
+
+# ---------------------------------------------------------------- the plan file
+
+def plan_path(root):
+    return os.path.join(root, PLAN_FILE)
+
+
+def write_plan(root, plan):
+    """The sweep's settings and every run's status, for --status and for a restart."""
+    plan = dict(plan, updated=time.strftime('%Y-%m-%d %H:%M:%S'))
+    data = (json.dumps(plan, indent=1, sort_keys=True) + '\n').encode('utf-8')
+
+    def write(path):
+        with open(path, 'wb') as handle:
+            handle.write(data)
+    try:
+        atomic_write(plan_path(root), write)
+    except OSError as err:
+        raise UserError('cannot write the sweep plan %s (%s)' % (plan_path(root), err.strerror))
+
+
+def read_plan(root):
+    """The plan a sweep wrote in `root`, or None when there is none."""
+    path = plan_path(root)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as handle:
+            plan = json.load(handle)
+        plan['runs'] = [dict(run, point=Point(**run['point'])) for run in plan['runs']]
+        return plan
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError('cannot read the sweep plan %s (%s); move it away to start afresh'
+                        % (path, err))
+
+
+def plan_run(point, status, state, **extra):
+    """One run's entry in the plan."""
+    return dict(point=asdict(point), key=point.key, status=status, log=state.log,
+                epochs_done=state.epochs_done, num_epochs=state.num_epochs,
+                checkpoint=state.checkpoint, current_epoch=state.current_epoch, **extra)
+
+
+# ---------------------------------------------------------------- the lock
+
+class SweepLock:
+    """One sweep per log folder: an flock on <root>/sweep.lock, which holds the pid.
+
+    The kernel drops the lock when the process ends however it ends, so a lock file left by
+    a killed sweep is stale by construction and the next sweep simply takes it.
+    """
+
+    def __init__(self, root):
+        self.path = os.path.join(root, LOCK_FILE)
+        self.fd = None
+
+    def acquire(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode('ascii', 'replace').strip() or 'unknown'
+            os.close(fd)
+            raise UserError('another sweep (pid %s) is running on %s; wait for it, stop it, '
+                            'or pass another --log-dir' % (holder, os.path.dirname(self.path)))
+        os.ftruncate(fd, 0)
+        os.write(fd, b'%d\n' % os.getpid())
+        self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)   # closing drops the flock; the file may stay
+            self.fd = None
+
+    @staticmethod
+    def holder(root):
+        """The pid of the sweep running on root, or None."""
+        path = os.path.join(root, LOCK_FILE)
+        if not os.path.exists(path):
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            return os.read(fd, 64).decode('ascii', 'replace').strip() or 'unknown'
+        finally:
+            os.close(fd)
