@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from data.encode import encode_png_chunk
-from data.recordfile import META_NAME
+from data.meta import META_NAME
 
 _CHUNK = 2000
 
