@@ -27,6 +27,10 @@ _LENGTH_MASK = (1 << 29) - 1
 # flag > 0 means `flag` float labels follow the header instead.
 _IMAGE_HEAD = struct.Struct('<IfQQ')
 _PEEK = _RECORD_HEAD.size + _IMAGE_HEAD.size
+# A PNG starts with its signature and the IHDR chunk: width, height, bit depth, colour type.
+_PNG_START = b'\x89PNG\r\n\x1a\n\0\0\0\rIHDR'
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # by colour type, as OpenCV decodes them
+_READ = _PEEK + len(_PNG_START) + 10
 # A record longer than this is not an image record but a damaged length field.
 _MAX_LENGTH = 1 << 28
 REBUILD = 'rebuild the records with `python -m data.prepare <dataset> --force`'
@@ -72,13 +76,14 @@ def read_index(rec_path):
 
 
 def _peek_heads(fd, offsets):
-    """The first 32 bytes of every record, as a (count, 32) uint8 array."""
+    """The first bytes of every record (headers and a PNG's IHDR), a (count, 58) uint8 array."""
     try:  # no read-ahead: only a few bytes of each record are wanted
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
     except (AttributeError, OSError):
         pass
-    heads = b''.join(os.pread(fd, _PEEK, int(offset)) for offset in offsets)
-    return np.frombuffer(heads, np.uint8).reshape(len(offsets), _PEEK)
+    heads = b''.join(os.pread(fd, _READ, int(offset)).ljust(_READ, b'\0')
+                     for offset in offsets)
+    return np.frombuffer(heads, np.uint8).reshape(len(offsets), _READ)
 
 
 def _record_end(fd, offset, where):
@@ -98,7 +103,7 @@ def _record_end(fd, offset, where):
 
 def _record_ends(fd, rec_path, keys, offsets, heads):
     """The end of every record after checking its RecordIO and image headers."""
-    words = heads.view('<u4')
+    words = np.ascontiguousarray(heads[:, :12]).view('<u4')
     magic, lrec, flag = words[:, 0], words[:, 1], words[:, 2]
     length, cflag = lrec & _LENGTH_MASK, lrec >> 29
     bad = (magic != RECORD_MAGIC) | (cflag > 1) | (length > _MAX_LENGTH) \
@@ -150,8 +155,8 @@ def _labels(fd, offsets, heads):
 
 
 def verify_records(rec_path):
-    """(keys, offsets, labels) of a record file whose index and record headers are sound;
-    sorted by offset, as MXNet's indexed reader splits them into parts."""
+    """(keys, offsets, labels, PNG shapes) of a record file whose index and record headers
+    are sound; sorted by offset, as MXNet's indexed reader splits them into parts."""
     keys, offsets = read_index(rec_path)
     size = os.path.getsize(rec_path)
     late = np.flatnonzero(offsets + _PEEK > size)
@@ -162,7 +167,22 @@ def verify_records(rec_path):
         heads = _peek_heads(f.fileno(), offsets)
         ends = _record_ends(f.fileno(), rec_path, keys, offsets, heads)
         _check_chain(rec_path, keys, offsets, ends, size)
-        return keys, offsets, _labels(f.fileno(), offsets, heads)
+        return keys, offsets, _labels(f.fileno(), offsets, heads), _png_shapes(heads)
+
+
+def _png_shapes(heads):
+    """(channels, height, width) of each record's PNG from its IHDR, without decoding it;
+    (0, 0, 0) for a record that is not a PNG (JPEG, or a label array before the image)."""
+    start = np.frombuffer(_PNG_START, np.uint8)
+    colour = heads[:, _PEEK + 25]
+    channels = np.zeros(256, np.int64)
+    channels[list(_PNG_CHANNELS)] = list(_PNG_CHANNELS.values())
+    png = (heads[:, _PEEK:_PEEK + len(start)] == start).all(1) & ~heads[:, 8:12].any(1) \
+        & (channels[colour] > 0)
+    size = np.ascontiguousarray(heads[:, _PEEK + 16:_PEEK + 24]).view('>u4')
+    shapes = np.stack([channels[colour], size[:, 1], size[:, 0]], 1).astype(np.int64)
+    shapes[~png] = 0
+    return shapes
 
 
 def read_offsets(rec_path):
@@ -245,7 +265,7 @@ class RecordFile:
     def __init__(self, rec_path, num_classes, image_shape=None, expected_from='the data set'):
         self.rec_path = rec_path
         self.idx_path = index_path(rec_path)
-        self.keys, self._offsets, labels = verify_records(rec_path)
+        self.keys, self._offsets, labels, png_shapes = verify_records(rec_path)
         self.count = len(self._offsets)
         self.image_shape = None if image_shape is None else tuple(image_shape)
         self._expected_from = expected_from
@@ -253,6 +273,12 @@ class RecordFile:
         problem = self._first_bad(0, min(self.count, self.SAMPLES))
         if problem:
             raise UserError(problem)
+        if self.image_shape:
+            # MXNet would silently resize one odd image; every PNG's header shows its size.
+            odd = png_shapes[:, 0].astype(bool) & (png_shapes != self.image_shape).any(1)
+            if odd.any():
+                i = int(np.argmax(odd))
+                raise UserError(self._wrong_shape(i, tuple(png_shapes[i])))
 
     def part_size(self, num_parts, part_index):
         begin, end = part_range(self.count, num_parts, part_index)
@@ -269,10 +295,14 @@ class RecordFile:
                 if shape is None:
                     return '%s is not a readable image (damaged data); %s' % (where, REBUILD)
                 if self.image_shape and shape != self.image_shape:
-                    return ('%s is a %s, but %s expects a %s: the records belong to another '
-                            'data set' % (where, _describe(shape), self._expected_from,
-                                          _describe(self.image_shape)))
+                    return self._wrong_shape(i, shape)
         return None
+
+    def _wrong_shape(self, i, shape):
+        return ('%s: record key %d (offset %d) is a %s, but %s expects a %s: the records '
+                'belong to another data set' % (self.rec_path, self.keys[i], self._offsets[i],
+                                                 _describe(shape), self._expected_from,
+                                                 _describe(self.image_shape)))
 
     def read_error(self, error, num_parts, part_index):
         """The UserError for an MXNetError that MXNet's reader raised on this part: names the
