@@ -239,13 +239,15 @@ def part_range(count, num_parts, part_index):
 
 
 def _check_labels(rec_path, keys, labels, num_classes):
-    wrong = (labels != np.floor(labels)) | (labels < 0) | (labels >= num_classes)
+    fractional = labels != np.floor(labels)
+    wrong = fractional | (labels < 0) | (labels >= num_classes)
     if wrong.any():
         i = int(np.argmax(wrong))
-        raise UserError('%s has labels in [%g, %g], outside [0, %d) (record key %d has %g): '
-                        'the records belong to another data set, or --num-classes is wrong'
-                        % (rec_path, labels.min(), labels.max(), num_classes, keys[i],
-                           labels[i]))
+        problem = 'a label that is no class number' if fractional[i] else \
+            'labels in [%g, %g], outside [0, %d)' % (labels.min(), labels.max(), num_classes)
+        raise UserError('%s has %s (record key %d has %g): the records belong to another '
+                        'data set, or --num-classes is wrong' % (rec_path, problem, keys[i],
+                                                                labels[i]))
 
 
 def _describe(shape):
