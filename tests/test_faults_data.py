@@ -340,7 +340,7 @@ def test_ctrl_c_during_a_multi_worker_prepare_says_interrupted_and_cleans_up(tmp
                              out, '--workers', '2'], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     seen = b''
-    while b'fashion-mnist train' not in seen:  # encoding has started
+    while not re.search(rb'\| [1-9]\d*/60000', seen):  # workers have encoded a chunk
         chunk = os.read(proc.stderr.fileno(), 4096)
         assert chunk, seen
         seen += chunk
@@ -351,3 +351,16 @@ def test_ctrl_c_during_a_multi_worker_prepare_says_interrupted_and_cleans_up(tmp
     assert stderr.splitlines()[-1] == 'interrupted'
     assert 'Traceback' not in stderr and 'KeyboardInterrupt' not in stderr, stderr
     assert os.listdir(out) == []  # the staged files went too
+
+
+def test_encoding_workers_leave_ctrl_c_to_the_parent():
+    """An idle worker would otherwise print its own KeyboardInterrupt traceback."""
+    from data.recwriter import worker_pool
+    pool = worker_pool(2)
+    try:
+        started = len(pool._processes)
+        answers = [pool.submit(signal.getsignal, signal.SIGINT).result() for _ in range(4)]
+    finally:
+        pool.shutdown()
+    assert started == 2 and answers == [signal.SIG_IGN] * 4
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
