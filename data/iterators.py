@@ -23,7 +23,7 @@ from common.errors import UserError
 from data.augment import CropMirror, centre_crop, padding_fill
 from data.datasets import DATASETS
 from data.meta import META_NAME, check_describes, read_meta
-from data.recordfile import RecordFile
+from data.recordset import RecordFile
 
 # The original's aug type 1 pads every side by 4 pixels.
 PAD = 4

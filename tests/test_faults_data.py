@@ -43,8 +43,8 @@ def data_dir(clean_dir, tmp_path):
 
 
 def open_records(data_dir, dataset='cifar10', **options):
-    return get_iterators(dataset, data_dir, batch_size=8, test_batch_size=8, aug_type=0,
-                         threads=1, **options)
+    settings = dict(batch_size=8, test_batch_size=8, aug_type=0, threads=1)
+    return get_iterators(dataset, data_dir, **dict(settings, **options))
 
 
 def index_lines(data_dir, stem):
@@ -323,8 +323,9 @@ def test_prepare_refuses_an_out_holding_another_data_sets_records(data_dir, monk
     proc = run_prepare('fashion-mnist', '--out', data_dir)
     assert_one_line_error(proc, data_dir, 'cifar10', '--force')
     os.remove(os.path.join(data_dir, 'dataset.json'))  # records that are not finished
-    proc = run_prepare('fashion-mnist', '--out', data_dir)
-    assert_one_line_error(proc, 'train.rec', '--force')
+    with pytest.raises(UserError, match=r'holds train\.rec, train\.idx, test\.rec, test\.idx, '
+                       r'not from a finished `data.prepare fashion-mnist`; pass --force'):
+        prepare.main(['fashion-mnist', '--out', data_dir])
     assert stamps() == before
     calls = []
     monkeypatch.setattr(prepare, 'convert', lambda *args: calls.append(args) or dict(
@@ -364,3 +365,29 @@ def test_encoding_workers_leave_ctrl_c_to_the_parent():
         pool.shutdown()
     assert started == 2 and answers == [signal.SIG_IGN] * 4
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_record_split_in_parts_by_recordio_is_sound(tmp_path):
+    """RecordIO splits a payload that holds its magic word into parts: not damage."""
+    import mxnet as mx
+    from data.encode import encode_png_chunk
+    images = synthetic.smooth_images(COUNT, 32, 32, 3)
+    labels = np.arange(COUNT) % 10
+    synthetic.write_record_dataset(str(tmp_path), 'cifar10', (images, labels),
+                                   (images, labels))
+    os.remove(str(tmp_path / 'dataset.json'))  # it describes the train.rec replaced here
+    writer = mx.recordio.MXIndexedRecordIO(str(tmp_path / 'train.idx'),
+                                           str(tmp_path / 'train.rec'), 'w')
+    for key in range(COUNT):
+        (png,), _ = encode_png_chunk(images[key:key + 1])
+        if key == BAD:  # bytes after a PNG's end are ignored by its decoders
+            png += b'\0' * (-(24 + len(png)) % 4) + struct.pack('<I', 0xced7230a) * 2 + b'end'
+        writer.write_idx(key, mx.recordio.pack(mx.recordio.IRHeader(0, labels[key], key, key),
+                                               png))
+    writer.close()
+    with open(tmp_path / 'train.rec', 'rb') as f:
+        f.seek(offset_of(str(tmp_path), 'train'))
+        assert struct.unpack('<II', f.read(8))[1] >> 29 == 1  # the first of several parts
+    train, _ = open_records(str(tmp_path), batch_size=COUNT)
+    (data, label), = list(train)
+    assert sorted(label.asnumpy().tolist()) == sorted(labels.tolist())
