@@ -8,6 +8,7 @@ exactly where the next indexed one starts, the last at the end of the file. That
 the 32 header bytes at each offset (the RecordIO header, then the image header with the
 label), never an image, so it stays cheap for ImageNet's 1.28M records.
 """
+import concurrent.futures
 import os
 import struct
 
@@ -29,6 +30,9 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # by colour type, as OpenCV deco
 _READ = _PEEK + len(_PNG_START) + 10
 # A record longer than this is not an image record but a damaged length field.
 _MAX_LENGTH = 1 << 28
+# Records larger than this on average are read with parallel reads and no read-ahead.
+_SPARSE = 64 << 10
+_READERS = 8
 REBUILD = 'rebuild the records with `python -m data.prepare <dataset> --force`'
 
 
@@ -71,14 +75,20 @@ def read_index(rec_path):
     return table[:, 0], table[:, 1]
 
 
-def _peek_heads(fd, offsets):
+def _peek_heads(fd, offsets, size):
     """The first bytes of every record (headers and a PNG's IHDR), a (count, 58) uint8 array."""
-    try:  # no read-ahead: only a few bytes of each record are wanted
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-    except (AttributeError, OSError):
-        pass
-    heads = b''.join(os.pread(fd, _READ, int(offset)).ljust(_READ, b'\0')
-                     for offset in offsets)
+    def read(chunk):
+        return b''.join(os.pread(fd, _READ, int(offset)).ljust(_READ, b'\0')
+                        for offset in chunk)
+    if size < _SPARSE * len(offsets):  # small records: reading ahead reads what comes next
+        heads = read(offsets)
+    else:
+        # Big records (ImageNet's JPEGs): read ahead would read the whole file. Only a few
+        # bytes of each are wanted, so many small reads at once keep a cold disk busy.
+        if hasattr(os, 'posix_fadvise'):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
+            heads = b''.join(pool.map(read, np.array_split(offsets, 8 * _READERS)))
     return np.frombuffer(heads, np.uint8).reshape(len(offsets), _READ)
 
 
@@ -160,7 +170,7 @@ def verify_records(rec_path):
         raise UserError('%s is cut short (%d bytes): its index gives record key %d offset %d; '
                         '%s' % (rec_path, size, keys[late[0]], offsets[late[0]], REBUILD))
     with open(rec_path, 'rb') as f:
-        heads = _peek_heads(f.fileno(), offsets)
+        heads = _peek_heads(f.fileno(), offsets, size)
         ends = _record_ends(f.fileno(), rec_path, keys, offsets, heads)
         _check_chain(rec_path, keys, offsets, ends, size)
         return keys, offsets, _labels(f.fileno(), offsets, heads), _png_shapes(heads)

@@ -391,3 +391,17 @@ def test_a_record_split_in_parts_by_recordio_is_sound(tmp_path):
     train, _ = open_records(str(tmp_path), batch_size=COUNT)
     (data, label), = list(train)
     assert sorted(label.asnumpy().tolist()) == sorted(labels.tolist())
+
+
+def test_big_records_are_checked_alike_with_parallel_reads(data_dir, monkeypatch):
+    """ImageNet-sized records take the parallel, no-read-ahead path: same result."""
+    from data import recordfile
+    path = os.path.join(data_dir, 'train.rec')
+    dense = recordfile.verify_records(path)
+    monkeypatch.setattr(recordfile, '_SPARSE', 0)
+    sparse = recordfile.verify_records(path)
+    for a, b in zip(dense, sparse):
+        np.testing.assert_array_equal(a, b)
+    zero_magic(data_dir, 'train')
+    with pytest.raises(UserError, match='record key %d offset' % BAD):
+        recordfile.verify_records(path)
