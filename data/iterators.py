@@ -22,7 +22,8 @@ import numpy as np
 from common.errors import UserError
 from data.augment import CropMirror, centre_crop, padding_fill
 from data.datasets import DATASETS
-from data.recordfile import RecordFile, read_meta
+from data.meta import META_NAME, check_describes, read_meta
+from data.recordset import RecordFile
 
 # The original's aug type 1 pads every side by 4 pixels.
 PAD = 4
@@ -90,15 +91,29 @@ class _Batches:
         self._fresh = False     # and whether none of it was read yet
         self._generation = 0    # a newer `for` loop stops an older one still open
 
+    def _reading(self, step, *args, **kwargs):
+        """step(...), with a record MXNet cannot read named in one line, not a traceback."""
+        try:
+            return step(*args, **kwargs)
+        except mx.base.MXNetError as err:
+            raise self.record.read_error(err, self.num_parts, self.part_index) from None
+
     def _new_reader(self, **options):
-        self._reader = record_iter(**dict(self._reader_options, **options))
+        self._reader = self._reading(record_iter, **dict(self._reader_options, **options))
         self._pass, self._fresh = 0, True
 
     def _advance_to(self, index):
         """Stand the reader at the start of pass `index` (it must not be behind it)."""
         while self._pass < index or not self._fresh:
-            self._reader.reset()
+            self._reading(self._reader.reset)
             self._pass, self._fresh = self._pass + 1, True
+
+    def _reader_batches(self):
+        while True:
+            try:
+                yield self._reading(next, self._reader)
+            except StopIteration:
+                return
 
     def _records(self):
         """The records of the reader's current pass, in batches copied off MXNet's buffers,
@@ -106,7 +121,7 @@ class _Batches:
         self._generation += 1
         generation, self._fresh = self._generation, False
         left = self.num_examples
-        for batch in self._reader:
+        for batch in self._reader_batches():
             if generation != self._generation:
                 raise RuntimeError('a newer pass over %s started; finish or drop a `for` '
                                    'loop before starting the next' % self.record.rec_path)
@@ -239,6 +254,35 @@ def _normalisation(mean, std):
     return options
 
 
+def _expected_shape(dataset, data_dir, meta):
+    """(channels, height, width) every record must decode to (None for ImageNet's varying
+    sizes), and where that comes from; the JSON must describe this data set."""
+    spec = DATASETS[dataset]
+    named = (meta or {}).get('dataset')
+    if named and named != dataset:
+        raise UserError('%s holds %s records (its %s says so), not %s; pass --dataset %s or '
+                        'the right --data-dir' % (data_dir, named, META_NAME, dataset, named))
+    if dataset == 'imagenet':
+        return None, None
+    if meta and meta.get('image_shape'):
+        shape, source = tuple(meta['image_shape']), 'its %s' % META_NAME
+    else:
+        shape = (spec['channels'], spec['data_shape'], spec['data_shape'])
+        source = '%s (no %s says otherwise)' % (dataset, META_NAME)
+    channels, height, width = shape
+    if channels != len(spec['mean']) or height != width:
+        raise UserError('%s holds %dx%dx%d images (%s); %s needs square images with %d '
+                        'channels' % (data_dir, channels, height, width, source, dataset,
+                                      len(spec['mean'])))
+    return shape, source
+
+
+def _open_records(data_dir, name, num_classes, image_shape, shape_from, meta):
+    record = RecordFile(os.path.join(data_dir, name), num_classes, image_shape, shape_from)
+    check_describes(data_dir, meta, record)
+    return record
+
+
 def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_type=None,
                   data_shape=None, train_rec=None, val_rec=None, num_parts=1, part_index=0,
                   seed=0, threads=None, num_classes=None):
@@ -268,8 +312,9 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
                         'the right --data-dir' % (data_dir, dataset))
 
     meta = read_meta(data_dir)
-    train = RecordFile(os.path.join(data_dir, train_rec or spec['train_rec']), num_classes, meta)
-    val = RecordFile(os.path.join(data_dir, val_rec or spec['val_rec']), num_classes, meta)
+    image_shape, shape_from = _expected_shape(dataset, data_dir, meta)
+    train, val = (_open_records(data_dir, name, num_classes, image_shape, shape_from, meta)
+                  for name in (train_rec or spec['train_rec'], val_rec or spec['val_rec']))
     for record in (train, val):
         if record.part_size(num_parts, part_index) == 0:
             raise UserError('%s has %d records: too few for %d parts'
@@ -292,11 +337,7 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
                 ValIterator(val, options, test_batch_size,
                             reader_augment=IMAGENET_VAL_AUGMENT, **parts))
 
-    channels, height, width = (meta or {}).get('image_shape') or \
-        (spec['channels'], spec['data_shape'], spec['data_shape'])
-    if channels != len(spec['mean']) or height != width:
-        raise UserError('%s holds %dx%dx%d images; %s needs square images with %d channels'
-                        % (data_dir, channels, height, width, dataset, len(spec['mean'])))
+    channels, height, width = image_shape
     if size > height:
         raise UserError('data shape %d is larger than the %dx%d images of %s'
                         % (size, height, width, dataset))

@@ -12,7 +12,7 @@ import os
 import time
 
 from common.errors import ArgumentParser, UserError, run_main
-from data.recwriter import is_finished
+from data.datasets import DATASETS
 
 SOURCES = {
     'fashion-mnist': 'folder with the four official IDX .gz files (default: %s if there, '
@@ -63,10 +63,33 @@ def convert(dataset, source, out_dir, workers):
     return imagenet.convert(source, out_dir, workers=workers)
 
 
+def already_there(dataset, out_dir):
+    """True when `out_dir` holds this data set's finished records; a UserError when it holds
+    record files of anything else, which a run would overwrite."""
+    # Imported here, as mxnet comes with it, so that Ctrl-C while it loads is caught too.
+    from data.recwriter import finished_meta
+    meta = finished_meta(out_dir)
+    if meta is not None and meta.get('dataset') == dataset:
+        return True
+    spec = DATASETS[dataset]
+    names = [name for rec in (spec['train_rec'], spec['val_rec'])
+             for name in (rec, os.path.splitext(rec)[0] + '.idx')]
+    found = [name for name in names if os.path.exists(os.path.join(out_dir, name))]
+    if meta is not None:
+        raise UserError('%s holds the finished records of %s; pass --force to replace them '
+                        'with %s, or choose another --out' % (out_dir, meta.get('dataset'),
+                                                             dataset))
+    if found:
+        raise UserError('%s holds %s, not from a finished `data.prepare %s`; pass --force to '
+                        'replace it, or choose another --out' % (out_dir, ', '.join(found),
+                                                                 dataset))
+    return False
+
+
 def main(argv=None):
     args = parse_args(argv)
     out_dir = args.out or default_out_dir(args.dataset)
-    if is_finished(out_dir) and not args.force:
+    if not args.force and already_there(args.dataset, out_dir):
         print('%s is already prepared in %s; pass --force to redo it' % (args.dataset, out_dir))
         return 0
     start = time.time()

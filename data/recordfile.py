@@ -1,10 +1,14 @@
-"""Cheap checks and facts about an indexed record file (.rec + .idx), read before MXNet opens it.
+"""The structure of an indexed record file (.rec + .idx), checked before MXNet opens it.
 
-MXNet's C++ reader aborts or silently misreads on a missing index, a cut-short file or an
-index that belongs to another file, so every such case is caught here first and turned into
-a one-line UserError. Everything here reads only the index and record headers.
+MXNet's C++ reader aborts the whole process (SIGABRT from a reader thread, which Python
+cannot catch) on an index offset that does not point at a record, and misreads silently on
+duplicate offsets or a cut-short file. So the whole index is checked when a record set is
+opened: every offset must hold a record header with RecordIO's magic, each record must end
+exactly where the next indexed one starts, the last at the end of the file. That reads only
+the 32 header bytes at each offset (the RecordIO header, then the image header with the
+label), never an image, so it stays cheap for ImageNet's 1.28M records.
 """
-import json
+import concurrent.futures
 import os
 import struct
 
@@ -15,17 +19,29 @@ from common.errors import UserError
 RECORD_MAGIC = 0xced7230a
 # RecordIO header: magic, then (continue flag << 29 | payload length).
 _RECORD_HEAD = struct.Struct('<II')
-# Image-record header inside the payload: flag, label, id, id2 (mxnet.recordio.IRHeader).
-_IMAGE_HEAD = struct.Struct('<IfQQ')
-META_NAME = 'dataset.json'
+_LENGTH_MASK = (1 << 29) - 1
+# Image-record header inside the payload: flag, label, id, id2 (mxnet.recordio.IRHeader);
+# flag > 0 means `flag` float labels follow the header instead.
+IMAGE_HEAD = struct.Struct('<IfQQ')
+_PEEK = _RECORD_HEAD.size + IMAGE_HEAD.size
+# A PNG starts with its signature and the IHDR chunk: width, height, bit depth, colour type.
+_PNG_START = b'\x89PNG\r\n\x1a\n\0\0\0\rIHDR'
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # by colour type, as OpenCV decodes them
+_READ = _PEEK + len(_PNG_START) + 10
+# A record longer than this is not an image record but a damaged length field.
+_MAX_LENGTH = 1 << 28
+# Records larger than this on average are read with parallel reads and no read-ahead.
+_SPARSE = 64 << 10
+_READERS = 8
+REBUILD = 'rebuild the records with `python -m data.prepare <dataset> --force`'
 
 
 def index_path(rec_path):
     return os.path.splitext(rec_path)[0] + '.idx'
 
 
-def read_offsets(rec_path):
-    """The record offsets of `rec_path`, ascending, after checking the pair of files agree."""
+def read_index(rec_path):
+    """(keys, offsets) of the index of `rec_path`, sorted by offset, each key and offset once."""
     if not os.path.isfile(rec_path):
         raise UserError('record file %s not found; run `python -m data.prepare <dataset>` '
                         'or pass the right --data-dir' % rec_path)
@@ -44,97 +60,155 @@ def read_offsets(rec_path):
         table = np.array(fields).astype(np.int64).reshape(-1, 2)
     except ValueError:
         table = None
-    if table is None or len(fields) != 2 * lines:
+    if table is None or len(fields) != 2 * lines or table.min() < 0:
         raise UserError('index %s is not "key<TAB>offset" lines; rebuild it' % idx_path)
-    offsets = np.sort(table[:, 1])
-    size = os.path.getsize(rec_path)
-    with open(rec_path, 'rb') as f:
-        end = _record_end(f, offsets[-1], rec_path, size)
-    if end > size or offsets[-1] >= size:
-        raise UserError('%s is cut short (%d bytes, its index needs %d); it was not written '
-                        'to the end: rebuild it with --force' % (rec_path, size, end))
-    if end != size:
+    table = table[np.argsort(table[:, 1], kind='stable')]
+    for column, what in ((1, 'offset'), (0, 'key')):
+        values = np.sort(table[:, column])
+        repeated = values[1:][values[1:] == values[:-1]]
+        if len(repeated):
+            holders = table[table[:, column] == repeated[0], 1 - column]
+            raise UserError('index %s is damaged: %s %d appears %d times (%s %s); %s'
+                            % (idx_path, what, repeated[0], len(holders),
+                               'keys' if column else 'offsets',
+                               ', '.join(map(str, holders[:4])), REBUILD))
+    return table[:, 0], table[:, 1]
+
+
+def _peek_heads(fd, offsets, size):
+    """The first bytes of every record (headers and a PNG's IHDR), a (count, 58) uint8 array."""
+    def read(chunk):
+        return b''.join(os.pread(fd, _READ, int(offset)).ljust(_READ, b'\0')
+                        for offset in chunk)
+    if size < _SPARSE * len(offsets):  # small records: reading ahead reads what comes next
+        heads = read(offsets)
+    else:
+        # Big records (ImageNet's JPEGs): read ahead would read the whole file. Only a few
+        # bytes of each are wanted, so many small reads at once keep a cold disk busy.
+        if hasattr(os, 'posix_fadvise'):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        with concurrent.futures.ThreadPoolExecutor(_READERS) as pool:
+            heads = b''.join(pool.map(read, np.array_split(offsets, 8 * _READERS)))
+    return np.frombuffer(heads, np.uint8).reshape(len(offsets), _READ)
+
+
+def _record_end(fd, offset, where):
+    """Where a record split into parts (its payload held the magic) ends."""
+    while True:
+        head = os.pread(fd, _RECORD_HEAD.size, offset)
+        if len(head) < _RECORD_HEAD.size:
+            raise UserError('%s is cut short inside %s' % where)
+        magic, lrec = _RECORD_HEAD.unpack(head)
+        if magic != RECORD_MAGIC:
+            raise UserError('%s: a part of %s has no RecordIO magic; the file is damaged; %s'
+                            % (where[0], where[1], REBUILD))
+        offset += _RECORD_HEAD.size + ((lrec & _LENGTH_MASK) + 3) // 4 * 4
+        if lrec >> 29 in (0, 3):
+            return offset
+
+
+def _record_ends(fd, rec_path, keys, offsets, heads):
+    """The end of every record after checking its RecordIO and image headers."""
+    words = np.ascontiguousarray(heads[:, :12]).view('<u4')
+    magic, lrec, flag = words[:, 0], words[:, 1], words[:, 2]
+    length, cflag = lrec & _LENGTH_MASK, lrec >> 29
+    bad = (magic != RECORD_MAGIC) | (cflag > 1) | (length > _MAX_LENGTH) \
+        | ((cflag == 0) & (length < IMAGE_HEAD.size + 4 * flag.astype(np.int64)))
+    if bad.any():
+        i = int(np.argmax(bad))
+        problem = 'where no record starts' if magic[i] != RECORD_MAGIC or cflag[i] > 1 \
+            else 'whose header is damaged (length %d, label count %d)' % (length[i], flag[i])
+        raise UserError('%s: its index gives record key %d offset %d, %s: the file is damaged '
+                        'or its index does not belong to it; %s'
+                        % (rec_path, keys[i], offsets[i], problem, REBUILD))
+    ends = offsets + _RECORD_HEAD.size + (length.astype(np.int64) + 3) // 4 * 4
+    for i in np.flatnonzero(cflag == 1):
+        ends[i] = _record_end(fd, int(offsets[i]), (rec_path, 'record key %d' % keys[i]))
+    return ends
+
+
+def _check_chain(rec_path, keys, offsets, ends, size):
+    """Each record must end where the next indexed one starts, the last at the end."""
+    if offsets[0] != 0:
+        raise UserError('%s: the first %d bytes hold no indexed record: the index %s does not '
+                        'belong to it; %s' % (rec_path, offsets[0], index_path(rec_path),
+                                              REBUILD))
+    gaps = np.flatnonzero(ends[:-1] != offsets[1:])
+    if len(gaps):
+        i = int(gaps[0])
+        raise UserError('%s: record key %d (offset %d) ends at byte %d but the next indexed '
+                        'record, key %d, starts at %d: a damaged length, a moved offset or '
+                        'an index of another file; %s' % (rec_path, keys[i], offsets[i],
+                                                          ends[i], keys[i + 1],
+                                                          offsets[i + 1], REBUILD))
+    if ends[-1] > size:
+        raise UserError('%s is cut short (%d bytes, its index needs %d): it was not written to '
+                        'the end; %s' % (rec_path, size, ends[-1], REBUILD))
+    if ends[-1] != size:
         raise UserError('%s has %d bytes after its last indexed record: the index %s belongs '
-                        'to another file; rebuild both' % (rec_path, size - end, idx_path))
-    return offsets
+                        'to another file; %s' % (rec_path, size - ends[-1],
+                                                 index_path(rec_path), REBUILD))
 
 
-def _record_end(f, offset, rec_path, size):
-    head = os.pread(f.fileno(), _RECORD_HEAD.size, int(offset))
-    if len(head) < _RECORD_HEAD.size:
-        return offset + _RECORD_HEAD.size
-    magic, lrec = _RECORD_HEAD.unpack(head)
-    if magic != RECORD_MAGIC:
-        raise UserError('%s has no record at offset %d: its index does not belong to it; '
-                        'rebuild both' % (rec_path, offset))
-    length = lrec & ((1 << 29) - 1)
-    return offset + _RECORD_HEAD.size + (length + 3) // 4 * 4
-
-
-def scan_labels(rec_path, offsets):
-    """Every record's label, read from the image headers at the indexed offsets."""
-    labels = np.empty(len(offsets), np.float32)
-    size = _RECORD_HEAD.size + _IMAGE_HEAD.size
-    with open(rec_path, 'rb') as f:
-        fd = f.fileno()
-        for i, offset in enumerate(offsets):
-            head = os.pread(fd, size, int(offset))
-            if len(head) < size:
-                raise UserError('%s is cut short at record %d; rebuild it' % (rec_path, i))
-            magic, _ = _RECORD_HEAD.unpack_from(head)
-            if magic != RECORD_MAGIC:
-                raise UserError('%s has no record at offset %d: its index does not belong '
-                                'to it; rebuild both' % (rec_path, offset))
-            labels[i] = _IMAGE_HEAD.unpack_from(head, _RECORD_HEAD.size)[1]
+def _labels(fd, offsets, heads):
+    """Each record's (first) label, from its image header or the label array after it."""
+    labels = heads[:, 12:16].copy().view('<f4')[:, 0]
+    flags = heads[:, 8:12].copy().view('<u4')[:, 0]
+    for i in np.flatnonzero(flags):
+        first = os.pread(fd, 4, int(offsets[i]) + _PEEK)
+        labels[i] = struct.unpack('<f', first)[0]
     return labels
+
+
+def verify_records(rec_path):
+    """(keys, offsets, labels, PNG shapes) of a record file whose index and record headers
+    are sound; sorted by offset, as MXNet's indexed reader splits them into parts."""
+    keys, offsets = read_index(rec_path)
+    size = os.path.getsize(rec_path)
+    late = np.flatnonzero(offsets + _PEEK > size)
+    if len(late):
+        raise UserError('%s is cut short (%d bytes): its index gives record key %d offset %d; '
+                        '%s' % (rec_path, size, keys[late[0]], offsets[late[0]], REBUILD))
+    with open(rec_path, 'rb') as f:
+        heads = _peek_heads(f.fileno(), offsets, size)
+        ends = _record_ends(f.fileno(), rec_path, keys, offsets, heads)
+        _check_chain(rec_path, keys, offsets, ends, size)
+        return keys, offsets, _labels(f.fileno(), offsets, heads), _png_shapes(heads)
+
+
+def _png_shapes(heads):
+    """(channels, height, width) of each record's PNG from its IHDR, without decoding it;
+    (0, 0, 0) for a record that is not a PNG (JPEG, or a label array before the image)."""
+    start = np.frombuffer(_PNG_START, np.uint8)
+    colour = heads[:, _PEEK + 25]
+    channels = np.zeros(256, np.int64)
+    channels[list(_PNG_CHANNELS)] = list(_PNG_CHANNELS.values())
+    png = (heads[:, _PEEK:_PEEK + len(start)] == start).all(1) & ~heads[:, 8:12].any(1) \
+        & (channels[colour] > 0)
+    size = np.ascontiguousarray(heads[:, _PEEK + 16:_PEEK + 24]).view('>u4')
+    shapes = np.stack([channels[colour], size[:, 1], size[:, 0]], 1).astype(np.int64)
+    shapes[~png] = 0
+    return shapes
+
+
+def read_offsets(rec_path):
+    """The record offsets of `rec_path`, ascending, after checking the index and headers."""
+    return verify_records(rec_path)[1]
+
+
+def read_payload(fd, offset):
+    """The payload of the record at `offset`, its parts joined as RecordIO splits them."""
+    parts = []
+    while True:
+        magic, lrec = _RECORD_HEAD.unpack(os.pread(fd, _RECORD_HEAD.size, offset))
+        length = lrec & _LENGTH_MASK
+        parts.append(os.pread(fd, length, offset + _RECORD_HEAD.size))
+        offset += _RECORD_HEAD.size + (length + 3) // 4 * 4
+        if lrec >> 29 in (0, 3):
+            return struct.pack('<I', RECORD_MAGIC).join(parts)
 
 
 def part_range(count, num_parts, part_index):
     """Records [begin, end) that MXNet's indexed reader gives to one part (checked in tests)."""
     step = -(-count // num_parts)
     return min(part_index * step, count), min((part_index + 1) * step, count)
-
-
-def read_meta(data_dir):
-    """The JSON that data.prepare writes beside the records, or None when there is none."""
-    path = os.path.join(data_dir, META_NAME)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as err:
-        raise UserError('%s is unreadable (%s); rerun data.prepare with --force'
-                        % (path, err)) from None
-
-
-def label_range(rec_path, offsets, meta):
-    """(min, max) label: from the JSON when it describes this very file, else a header scan."""
-    entry = (meta or {}).get('files', {}).get(os.path.basename(rec_path))
-    if entry and entry.get('bytes') == os.path.getsize(rec_path) \
-            and entry.get('count') == len(offsets):
-        return entry['label_min'], entry['label_max']
-    labels = scan_labels(rec_path, offsets)
-    if np.any(labels != np.floor(labels)):
-        raise UserError('%s has non-integer labels; class labels must be 0, 1, 2, ...'
-                        % rec_path)
-    return float(labels.min()), float(labels.max())
-
-
-class RecordFile:
-    """A checked .rec/.idx pair: its record count and, per part, how many records it gets."""
-
-    def __init__(self, rec_path, num_classes, meta=None):
-        self.rec_path = rec_path
-        self.idx_path = index_path(rec_path)
-        offsets = read_offsets(rec_path)
-        self.count = len(offsets)
-        low, high = label_range(rec_path, offsets, meta)
-        if low < 0 or high >= num_classes:
-            raise UserError('%s has labels in [%g, %g], outside [0, %d): the records belong '
-                            'to another data set or --num-classes is wrong'
-                            % (rec_path, low, high, num_classes))
-
-    def part_size(self, num_parts, part_index):
-        begin, end = part_range(self.count, num_parts, part_index)
-        return end - begin

@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 
 import mxnet as mx
 import numpy as np
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from data.encode import encode_png_chunk
-from data.recordfile import META_NAME
+from data.meta import META_NAME
 
 _CHUNK = 2000
 
@@ -31,17 +32,23 @@ def default_workers():
     return max(1, cores - 1)
 
 
-def is_finished(out_dir):
-    """True when the JSON is there and every record file it lists has its recorded size."""
+def finished_meta(out_dir):
+    """The JSON of a finished data set in `out_dir` (there, and every record file it lists
+    at its recorded size, with its index), else None."""
     path = os.path.join(out_dir, META_NAME)
     try:
         with open(path) as f:
             meta = json.load(f)
-        return all(os.path.getsize(os.path.join(out_dir, name)) == entry['bytes']
-                   and os.path.isfile(os.path.join(out_dir, entry['index']))
-                   for name, entry in meta['files'].items())
+        finished = all(os.path.getsize(os.path.join(out_dir, name)) == entry['bytes']
+                       and os.path.isfile(os.path.join(out_dir, entry['index']))
+                       for name, entry in meta['files'].items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
+        return None
+    return meta if finished else None
+
+
+def is_finished(out_dir):
+    return finished_meta(out_dir) is not None
 
 
 class Staging:
@@ -101,9 +108,20 @@ class ChannelStats:
 def worker_pool(workers):
     """Encoding processes. Spawned, not forked: a forked child can hang on thread pools that
     OpenCV or MXNet started in the parent. An executor, not a Pool: a worker that dies
-    breaks the run with an error instead of hanging it."""
-    return concurrent.futures.ProcessPoolExecutor(
+    breaks the run with an error instead of hanging it.
+
+    Ctrl-C reaches the whole process group, but only this process should answer it (stop
+    the workers, remove the staged files, say 'interrupted'), so every worker is started
+    here, at once, while SIGINT is ignored: a child inherits that from its birth on."""
+    pool = concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context('spawn'))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for _ in range(workers):  # each submit to a pool not yet full starts one worker
+            pool.submit(int)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return pool
 
 
 def ordered_map(pool, function, tasks, in_flight):

@@ -184,3 +184,18 @@ def write_record_dataset(out_dir, name, train, test, workers=1):
                     files={'train.rec': train_entry, 'test.rec': test_entry})
         staging.commit(meta)
     return meta
+
+
+def write_records(out_dir, rec_name, images, labels):
+    """<rec_name> and its .idx from a list of uint8 images that may differ in size (which
+    data.prepare never writes), written in place over any earlier pair."""
+    import mxnet as mx
+    from data.encode import encode_png_chunk
+    writer = mx.recordio.MXIndexedRecordIO(
+        os.path.join(out_dir, os.path.splitext(rec_name)[0] + '.idx'),
+        os.path.join(out_dir, rec_name), 'w')
+    for key, (image, label) in enumerate(zip(images, labels)):
+        (png,), _ = encode_png_chunk(image[None])
+        writer.write_idx(key, mx.recordio.pack(mx.recordio.IRHeader(0, float(label), key, key),
+                                               png))
+    writer.close()
