@@ -48,7 +48,7 @@ def _prefix_of(path):
     if os.path.isdir(path):
         path = os.path.join(path, os.path.basename(path))
     name = os.path.basename(path)
-    run_folder = os.path.dirname(os.path.dirname(path))
+    run_folder = os.path.dirname(os.path.dirname(os.path.dirname(path)))  # above weights/
     return path, os.path.join(run_folder, name + '.txt')
 
 

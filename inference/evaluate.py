@@ -30,14 +30,6 @@ def build_parser():
     return parser
 
 
-def class_names(data_dir, num_classes):
-    from data.recordfile import read_meta
-    names = (read_meta(data_dir) or {}).get('classes') or []
-    if len(names) != num_classes:
-        return [str(label) for label in range(num_classes)]
-    return [str(name) for name in names]
-
-
 def subset_figures(args, flags, logits, labels):
     from inference.scoring import original_subset, parse_subset
     sizes = parse_subset(args.original_subset, flags)
@@ -58,7 +50,8 @@ def main(argv=None):
     data_dir = args.data_dir or flags['data_dir']
     rec_path = os.path.join(data_dir, args.val_dataset or flags['val_dataset'])
     batch_size = cli.batch_size_of(args, checkpoint)
-    from inference.records import first_and_all, logits_of, padded, record_batches
+    from inference.records import (class_names, first_and_all, logits_of, padded,
+                                   record_batches)
     from inference.scoring import figures, report_lines, save_confusion_png
     batches = record_batches(flags, rec_path, batch_size)
     print('checkpoint %s (%s, depth %d, widen %d; %s), records %s: %d images'

@@ -70,6 +70,15 @@ def logits_of(net, batches, batch_size, ctx):
     return np.concatenate(all_logits), np.concatenate(all_labels)
 
 
+def class_names(data_dir, num_classes):
+    """The class names dataset.json gives beside the records, else the labels as text."""
+    from data.recordfile import read_meta
+    names = (read_meta(data_dir) or {}).get('classes') or []
+    if len(names) != num_classes:
+        return [str(label) for label in range(num_classes)]
+    return [str(name) for name in names]
+
+
 def list_images(paths):
     """Image files named directly, or inside the named folders (sorted), in order."""
     found = []
