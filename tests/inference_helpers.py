@@ -1,7 +1,7 @@
 """A tiny trained run for the tests of the inference tools (evaluate, predict, export).
 
-One run per test session, trained by train_model.py itself on a slice of the real
-Fashion-MNIST: 2 epochs, a checkpoint after each.
+One run per network and test session, trained by train_model.py itself on a slice of the
+real Fashion-MNIST: 2 epochs, a checkpoint after each.
 """
 import json
 import os
@@ -30,10 +30,11 @@ def run_tool(name, *argv):
                           + [str(a) for a in argv], capture_output=True, text=True, cwd=ROOT)
 
 
-def tiny_run(tmp_path_factory):
-    """{'data': record folder (with the class names), 'log': the run's log}."""
-    if 'run' in _made:
-        return _made['run']
+def tiny_run(tmp_path_factory, network='cross', depth=14):
+    """{'data': record folder (with the class names), 'log': the run's log, 'prefix': its
+    weights prefix}."""
+    if network in _made:
+        return _made[network]
     assert os.path.exists(os.path.join(FASHION, 't10k-images-idx3-ubyte.gz')), (
         'Fashion-MNIST is missing: run `make setup` (installs dataset-fashion-mnist)')
     root = tmp_path_factory.mktemp('inference-run')
@@ -47,16 +48,16 @@ def tiny_run(tmp_path_factory):
         json.dump(dict(meta, classes=CLASSES, num_classes=10), handle)
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'train_model.py'), '--dataset', 'fashion-mnist',
-         '--data-dir', data, '--log-dir', str(root / 'snapshot'), '--network', 'cross',
-         '--depth', '14', '--cpu', '--batch-size', str(TRAIN_BATCH), '--test-batch-size',
+         '--data-dir', data, '--log-dir', str(root / 'snapshot'), '--network', network,
+         '--depth', str(depth), '--cpu', '--batch-size', str(TRAIN_BATCH), '--test-batch-size',
          str(TEST_BATCH), '--num-epochs', '2', '--checkpoint-epochs', '1', '--lr-steps', '1',
          '--rand-seed', '5', '--no-progress'], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    log = str(root / 'snapshot' / 'fashion-mnist' / 'cross' / 'cross_d14w1_exp1.txt')
-    _made['run'] = dict(data=data, log=log,
-                        prefix=str(root / 'snapshot' / 'fashion-mnist' / 'cross' / 'weights'
-                                   / 'cross_d14w1_exp1' / 'cross_d14w1_exp1'))
-    return _made['run']
+    name = '%s_d%dw1_exp1' % (network, depth)
+    folder = root / 'snapshot' / 'fashion-mnist' / network
+    _made[network] = dict(data=data, log=str(folder / (name + '.txt')),
+                          prefix=str(folder / 'weights' / name / name))
+    return _made[network]
 
 
 def log_validation_lines(log, epoch):

@@ -38,6 +38,12 @@ def test_the_plain_graph_prints_the_log_s_figures_for_each_checkpoint(run):
     assert printed_validation_lines(folder) == printed_validation_lines(latest)
 
 
+def test_the_ensemble_is_scored_on_its_averaged_components_as_in_training(tmp_path_factory):
+    ensemble = tiny_run(tmp_path_factory, 'ensemble', 5)
+    out = evaluate(ensemble['log'], '--path', 'plain')
+    assert printed_validation_lines(out) == log_validation_lines(ensemble['log'], 1)
+
+
 def test_the_fused_graph_runs_and_predicts_as_the_plain_one(run, tmp_path):
     out = evaluate(run['log'], '--path', 'fused', '--json', tmp_path / 'fused.json')
     assert 'inference path: fused (' in out and 'same predictions: yes' in out, out

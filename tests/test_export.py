@@ -92,6 +92,17 @@ def test_export_tool_writes_checked_files_beside_the_untouched_checkpoint(run, t
                                    os.path.dirname(run['prefix'])), 'replace')
 
 
+def test_the_ensemble_checkpoint_exports_its_eight_outputs(tmp_path_factory, tmp_path):
+    pytest.importorskip('onnx')
+    pytest.importorskip('onnxruntime')
+    ensemble = tiny_run(tmp_path_factory, 'ensemble', 5)
+    proc = run_tool('export', ensemble['log'], '--out-dir', tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    session = onnx_session(str(tmp_path / (os.path.basename(ensemble['prefix'])
+                                           + '-0002.onnx')))
+    assert len(session.get_outputs()) == 8
+
+
 def test_inference_benchmark_prints_the_three_figures(tmp_path):
     pytest.importorskip('onnxruntime')
     proc = run_tool('bench_inference', '--network', 'cross', '--depth', '14', '--dataset',
