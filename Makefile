@@ -7,10 +7,12 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup system-packages test demo
 setup: $(STAMP) system-packages
 
-# Reinstalls only when a requirements file changed.
-$(STAMP): requirements.txt requirements-test.txt
+# Reinstalls only when a requirements file changed. The export packages come too, so that
+# `make test` runs the ONNX tests (they skip where onnx is missing).
+$(STAMP): requirements.txt requirements-test.txt requirements-export.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt \
+	    -r requirements-export.txt
 	touch $(STAMP)
 
 system-packages:

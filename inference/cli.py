@@ -1,0 +1,72 @@
+"""Flags and set-up shared by the scripts that use a trained network."""
+import os
+
+from common.errors import UserError
+
+
+def add_checkpoint_args(parser):
+    group = parser.add_argument_group('checkpoint')
+    group.add_argument('run', nargs='?', default=None,
+                       help="a run's log (.txt) or its weights folder; default: --checkpoint")
+    group.add_argument('--checkpoint', default=None, metavar='PREFIX',
+                       help='weights prefix: PREFIX-<epoch:04d>.params')
+    group.add_argument('--epoch', type=int, default=None,
+                       help='the checkpoint saved after this many epochs; default the latest')
+    return group
+
+
+def add_inference_args(parser):
+    group = parser.add_argument_group('inference')
+    group.add_argument('--batch-size', type=int, default=None,
+                       help="images per batch; default the run's test batch size")
+    group.add_argument('--path', choices=('auto', 'plain', 'fused'), default='auto',
+                       help="CPU graph: MXNet's fused one (optimize_for) where it is faster "
+                            "and predicts the same, or always/never; default %(default)s")
+    group.add_argument('--gpu', type=int, default=None,
+                       help='run on this GPU instead of the CPU (plain graph)')
+    return group
+
+
+def prepare_mxnet():
+    """Set MXNet's environment before it is imported: the fused merge-and-run graph needs
+    the convolution + sum fusion off (MXNet reads this only when it starts)."""
+    os.environ.setdefault('MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM', '1')
+    os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
+
+
+def checkpoint_of(args):
+    from inference.checkpoint import find_checkpoint
+    if (args.run is None) == (args.checkpoint is None):
+        raise UserError("name one checkpoint: a run's log or weights folder, or "
+                        "--checkpoint PREFIX (with --epoch N)")
+    return find_checkpoint(args.run or args.checkpoint, args.epoch)
+
+
+def batch_size_of(args, checkpoint):
+    size = args.batch_size or checkpoint.flags.get('test_batch_size') or 100
+    if size < 1:
+        raise UserError('--batch-size must be at least 1 (got %d)' % size)
+    return size
+
+
+def context_of(args):
+    import mxnet as mx
+    if args.gpu is None:
+        return mx.cpu()
+    if args.gpu >= mx.context.num_gpus():
+        raise UserError('--gpu %d: MXNet sees %d GPUs; leave --gpu out to run on the CPU'
+                        % (args.gpu, mx.context.num_gpus()))
+    return mx.gpu(args.gpu)
+
+
+def ready_net(args, checkpoint, first_batch, log):
+    """The checkpoint's network on its device; on the CPU the faster of the plain and fused
+    graphs (measured on `first_batch`), reported through `log`."""
+    from inference.model import choose_path, describe, load_net, plain
+    ctx = context_of(args)
+    batch = first_batch.as_in_context(ctx)
+    if args.gpu is not None:
+        return plain(load_net(checkpoint, ctx), batch), ctx
+    net, report = choose_path(lambda: load_net(checkpoint, ctx), batch, args.path)
+    log(describe(report))
+    return net, ctx

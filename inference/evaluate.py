@@ -1,0 +1,82 @@
+"""Score a checkpoint on a record set (tools/evaluate.py)."""
+import json
+import os
+import sys
+
+from common.errors import ArgumentParser, UserError
+from inference import cli
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog='tools/evaluate.py',
+        description="Score a checkpoint on a record set: loss, top-1/top-5, per-class "
+                    "accuracy and the confusion matrix (text and PNG). The network and its "
+                    "flags come from the run's log.")
+    cli.add_checkpoint_args(parser)
+    cli.add_inference_args(parser)
+    group = parser.add_argument_group('data and output')
+    group.add_argument('--data-dir', default=None, help="record folder; default the run's")
+    group.add_argument('--val-dataset', default=None,
+                       help="record file in --data-dir; default the run's (test.rec)")
+    group.add_argument('--original-subset', nargs='?', const='run', default=None,
+                       metavar='TRAIN,TEST',
+                       help="also score the images the 2016 code scored: the first TRAIN of "
+                            "every TEST test images (alone: the run's --batch-size and "
+                            "--test-batch-size, e.g. 64,400 on CIFAR)")
+    group.add_argument('--png', default=None,
+                       help='confusion matrix picture; default <weights>-<epoch>.confusion.png')
+    group.add_argument('--json', default=None, help='also write every figure to this file')
+    return parser
+
+
+def subset_figures(args, flags, logits, labels):
+    from inference.scoring import original_subset, parse_subset
+    sizes = parse_subset(args.original_subset, flags)
+    if sizes is None:
+        raise UserError('--original-subset=%s is not TRAIN,TEST (two positive batch sizes, '
+                        'e.g. 64,400)' % args.original_subset)
+    positions = original_subset(len(labels), *sizes)
+    hits = logits[positions].argmax(axis=1) == labels[positions]
+    return dict(train_batch=sizes[0], test_batch=sizes[1], count=len(positions),
+                top1=float(hits.mean()))
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    cli.prepare_mxnet()
+    checkpoint = cli.checkpoint_of(args)
+    flags = checkpoint.flags
+    data_dir = args.data_dir or flags['data_dir']
+    rec_path = os.path.join(data_dir, args.val_dataset or flags['val_dataset'])
+    batch_size = cli.batch_size_of(args, checkpoint)
+    from inference.records import (class_names, first_and_all, logits_of, padded,
+                                   record_batches)
+    from inference.scoring import figures, report_lines, save_confusion_png
+    batches = record_batches(flags, rec_path, batch_size)
+    print('checkpoint %s (%s, depth %d, widen %d; %s), records %s: %d images'
+          % (checkpoint.params_path, flags['network'], flags['depth'], flags['widen_factor'],
+             flags['dataset'], rec_path, batches.num_examples), flush=True)
+    first, stream = first_and_all(batches)
+    net, ctx = cli.ready_net(args, checkpoint, padded(first, batch_size), print)
+    logits, labels = logits_of(net, stream, batch_size, ctx)
+    result = figures(logits, labels, flags['num_classes'])
+    if args.original_subset is not None:
+        result['original_subset'] = subset_figures(args, flags, logits, labels)
+    names = class_names(data_dir, flags['num_classes'])
+    print('\n'.join(report_lines(result, names, result.get('original_subset'))))
+    png = args.png or '%s-%04d.confusion.png' % (checkpoint.prefix, checkpoint.epoch)
+    save_confusion_png(result, names, '%s on %s' % (checkpoint.name, os.path.basename(rec_path)),
+                       png)
+    print('confusion matrix picture: %s' % png)
+    if args.json:
+        with open(args.json, 'w') as handle:
+            json.dump(dict(result, checkpoint=checkpoint.params_path, records=rec_path,
+                           classes=names), handle, indent=1)
+        print('figures: %s' % args.json)
+    return 0
+
+
+if __name__ == '__main__':
+    from common.errors import run_main
+    sys.exit(run_main(main))

@@ -1,0 +1,58 @@
+"""Export a checkpoint as MXNet symbol + params and ONNX, and check both (tools/export.py)."""
+import os
+
+from common.errors import ArgumentParser, UserError
+from inference import cli
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog='tools/export.py',
+        description="Export a checkpoint as MXNet's symbol JSON + params (for "
+                    "SymbolBlock.imports and the C/C++ predict API) and as ONNX (any batch "
+                    "size), then run both against the checkpoint and print the largest "
+                    "difference.")
+    cli.add_checkpoint_args(parser)
+    parser.add_argument('--out-dir', default=None,
+                        help="where the files go; default <the run's weights folder>/export")
+    parser.add_argument('--no-onnx', action='store_true', help='MXNet files only')
+    return parser
+
+
+def export_paths(checkpoint, out_dir):
+    """Base names of the exported files; never the checkpoint's own files."""
+    out_dir = out_dir or os.path.join(os.path.dirname(checkpoint.prefix), 'export')
+    base = os.path.join(out_dir, os.path.basename(checkpoint.prefix))
+    if os.path.abspath('%s-%04d.params' % (base, checkpoint.epoch)) == \
+            os.path.abspath(checkpoint.params_path):
+        raise UserError('--out-dir %s holds the checkpoint itself; exporting there would '
+                        'replace it: choose another folder' % out_dir)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as err:
+        raise UserError('cannot create %s (%s)' % (out_dir, err.strerror))
+    return base
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    cli.prepare_mxnet()
+    checkpoint = cli.checkpoint_of(args)
+    from inference.exporting import check_exports, export_mxnet, export_onnx
+    from inference.model import input_shape, load_net
+    shape = input_shape(checkpoint.flags)
+    base = export_paths(checkpoint, args.out_dir)
+    net = load_net(checkpoint)
+    symbol, params = export_mxnet(net, shape, base, checkpoint.epoch)
+    files = dict(symbol=symbol, params=params)
+    print('MXNet:  %s, %s' % (symbol, params))
+    if not args.no_onnx:
+        files['onnx'] = export_onnx(symbol, params, shape, '%s-%04d.onnx'
+                                    % (base, checkpoint.epoch))
+        print('ONNX:   %s (checked by onnx.checker; input "data" of shape N x %s)'
+              % (files['onnx'], ' x '.join(map(str, shape))))
+    differences = check_exports(net, files, shape)
+    for name, value in differences.items():
+        print('largest difference to the checkpoint on a batch of 8: %-5s %.3g'
+              % (name, value))
+    return 0
