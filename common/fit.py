@@ -124,6 +124,10 @@ class RunFiles:
                 self.log_path, self.prefix, self.start_epoch = log_path, prefix, epochs[-1]
                 self.source_prefix = prefix
                 return
+        if self.rank > 0:  # a distributed run: rank 0 may see checkpoints this one cannot
+            raise UserError("--resume: worker %d sees no checkpoint of %s<run> in %s; rank "
+                            "0's snapshot folder (--log-dir) must be on a file system every "
+                            'machine shares' % (self.rank, self.stem, self.folder))
         raise UserError('--resume: no checkpoint of %s%s in %s; start a new run without '
                         '--resume' % (self.stem, '<run>', self.folder))
 
@@ -323,7 +327,7 @@ def _train(args, top5):
         logger.info('resuming from %s at epoch %d (batch %d), learning rate %g',
                     runfiles.params_file(files.source_prefix, files.start_epoch),
                     files.start_epoch, num_update, lr)
-    sync = DistSync(kv, net) if kv is not None else None
+    sync = DistSync(kv, net, files.start_epoch) if kv is not None else None
     net.hybridize(static_alloc=True, static_shape=True)
     if rank == 0:
         learnable = sum(p.data(contexts[0]).size for p in net.collect_params().values()

@@ -35,6 +35,9 @@ class Member:
             where = 'worker rank %d' % self.rank
         elif self.role == 'scheduler':
             where = 'the scheduler'
+        elif self.role == 'worker':
+            where = 'worker process %d of %d (rank not known yet)' % (self.index + 1,
+                                                                     self.count)
         else:
             where = '%s %d of %d' % (self.role, self.index + 1, self.count)
         return '%s (pid %d%s)' % (where, self.proc.pid, ' via ssh to ' + self.host

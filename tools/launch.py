@@ -215,13 +215,11 @@ def verdict(ended, stopped, command):
                                                           how_to_continue(command))
     member, code = ended
     what = '%s %s' % (member.name(), dist_job.describe_exit(member, code))
-    if member.error_line:
-        what += ': ' + member.error_line
-    then = ('fix the command and run it again' if code == 2 and member.error_line
-            else how_to_continue(command))
     others = ('stopped the job\'s %d other processes' % stopped if stopped
               else 'the job\'s other processes had ended')
-    return '%s; %s; %s' % (what, others, then)
+    if code == 2 and member.error_line:  # bad input: its own message says what to fix
+        return '%s: %s; %s' % (what, member.error_line, others)
+    return '%s; %s; %s' % (what, others, how_to_continue(command))
 
 
 class Interrupted(Exception):
