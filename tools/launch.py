@@ -14,6 +14,7 @@ The first process that fails ends the job: the launcher stops all the others and
 line (which process, how it ended, how to continue). So does a job that prints nothing for
 --stall-timeout seconds, which is how a worker waiting for a lost server looks.
 """
+import functools
 import os
 import shlex
 import signal
@@ -145,33 +146,33 @@ def spawn_ssh(host, port, command, extra_env):
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
+def placements(args):
+    """The scheduler's address, and the places servers and workers go to in turn: (spawn
+    function, address the process binds to, host named in messages)."""
+    if args.launcher == 'local':
+        return LOOPBACK, [(spawn_local, LOOPBACK, None)]
+    hosts = read_hosts(args.hostfile)
+    return args.host_ip or outgoing_address(), [
+        (functools.partial(spawn_ssh, host, port), host, host) for host, port in hosts]
+
+
 def start_job(args, job):
     """The scheduler first (here), then the servers, then the workers."""
-    if args.launcher == 'local':
-        root = LOOPBACK
-        spawn = [lambda command, env: spawn_local(command, env)]
-        node_hosts = [LOOPBACK]
-    else:
-        root = args.host_ip or outgoing_address()
-        hosts = read_hosts(args.hostfile)
-        spawn = [lambda command, env, h=h, p=p: spawn_ssh(h, p, command, env)
-                 for h, p in hosts]
-        node_hosts = [h for h, _ in hosts]
+    root, places = placements(args)
     port = free_port(root)
+    roles = [('server', i, args.num_servers) for i in range(args.num_servers)]
+    roles += [('worker', i, args.num_workers) for i in range(args.num_workers)]
     try:
         job.add(dist_job.Member('scheduler', 0, 1, spawn_local(
             args.command, ps_env('scheduler', root, port, args, root))))
-        roles = [('server', i, args.num_servers) for i in range(args.num_servers)]
-        roles += [('worker', i, args.num_workers) for i in range(args.num_workers)]
         for slot, (role, index, count) in enumerate(roles):
-            host = node_hosts[slot % len(node_hosts)]
-            proc = spawn[slot % len(spawn)](args.command,
-                                            ps_env(role, root, port, args, host))
-            job.add(dist_job.Member(role, index, count, proc,
-                                    host if args.launcher == 'ssh' else None))
+            spawn, node_host, shown = places[slot % len(places)]
+            proc = spawn(args.command, ps_env(role, root, port, args, node_host))
+            job.add(dist_job.Member(role, index, count, proc, shown))
     except OSError as err:
         job.stop()
-        raise UserError('cannot start %s (%s)' % (args.command[0], err.strerror))
+        raise UserError('cannot start %s (%s)' % (err.filename or args.command[0],
+                                                  err.strerror))
 
 
 def flag_value(command, flag, default):
@@ -191,8 +192,9 @@ def last_checkpoint(log_dir):
         for name in files:
             if name.endswith('.params'):
                 path = os.path.join(folder, name)
-                if os.path.getmtime(path) > newest_time:
-                    newest, newest_time = path, os.path.getmtime(path)
+                mtime = os.stat(path).st_mtime
+                if mtime > newest_time:
+                    newest, newest_time = path, mtime
     return newest
 
 
