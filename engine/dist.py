@@ -15,16 +15,19 @@ can save its optimizer states.
 import mxnet as mx
 import numpy as np
 
+from common.errors import UserError
 from engine.meter import SUM_FIELDS
 
 
 class DistSync:
-    """Keys 0..P-1: the learnable parameters; P and P+1: training and test metric sums."""
+    """Keys 0..P-1: the learnable parameters; P and P+1: training and test metric sums;
+    P+2: the epoch each worker starts at."""
 
-    def __init__(self, kv, net):
+    def __init__(self, kv, net, start_epoch=0):
         self.kv = kv
         self.params = [p for p in net.collect_params().values() if p.grad_req != 'null']
         keys = list(range(len(self.params)))
+        self._check_same_start(len(keys) + 2, start_epoch)
         # Rank 0's weights go to the servers and every worker starts from them. Plain
         # copies: a weight a oneDNN convolution has used may sit in oneDNN's own layout,
         # which the kvstore cannot send.
@@ -38,6 +41,23 @@ class DistSync:
         self._settle()
         for param, weight in zip(self.params, weights):
             param.set_data(weight)
+
+    def _check_same_start(self, key, start_epoch):
+        """--resume: a worker that sees an older checkpoint than the others (a snapshot
+        folder that is not shared) would run other epochs and leave the job waiting. The
+        sums of e and e*e over the workers show whether every e is the same."""
+        value = mx.nd.array([start_epoch, start_epoch ** 2])
+        self.kv.init(key, mx.nd.zeros(2))
+        self._settle()
+        self.kv.push(key, value)
+        mx.nd.waitall()
+        self.kv.pull(key, out=value)
+        total, squares = value.asnumpy().tolist()
+        if squares * self.kv.num_workers != total ** 2:
+            raise UserError(
+                'the workers would start at different epochs (worker %d at epoch %d): every '
+                "machine must see rank 0's checkpoints; put --log-dir on a file system they "
+                'all share' % (self.kv.rank, start_epoch))
 
     def _settle(self):
         """Every push of this worker answered, then every worker here."""

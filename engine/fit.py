@@ -189,7 +189,7 @@ def _prepare_net(session, kv, input_shape):
                                     update_on_kvstore=False)
     if files.resuming:
         _restore(session)
-    session.sync = DistSync(kv, net) if kv is not None else None
+    session.sync = DistSync(kv, net, files.start_epoch) if kv is not None else None
     net.hybridize(static_alloc=True, static_shape=True)
     if session.rank == 0:
         learnable = sum(p.data(contexts[0]).size for p in net.collect_params().values()

@@ -140,6 +140,10 @@ class RunFiles:
                 self.log_path, self.prefix, self.start_epoch = log_path, prefix, epochs[-1]
                 self.source_prefix = prefix
                 return
+        if self.rank > 0:  # a distributed run: rank 0 may see checkpoints this one cannot
+            raise UserError("--resume: worker %d sees no checkpoint of %s<run> in %s; rank "
+                            "0's snapshot folder (--log-dir) must be on a file system every "
+                            'machine shares' % (self.rank, self.stem, self.folder))
         raise UserError('--resume: no checkpoint of %s%s in %s; start a new run without '
                         '--resume' % (self.stem, '<run>', self.folder))
 

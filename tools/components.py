@@ -34,7 +34,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
-from common.logs import parse_namespace  # noqa: E402
+from engine.logs import parse_namespace  # noqa: E402
 from data.datasets import DATASETS, dataset_names  # noqa: E402
 
 SKIP_OR_ENSEMBLE = ('fuse3', 'fuse6', 'ensemble')

@@ -1,41 +1,264 @@
 #!/usr/bin/env python
-"""Launch a distributed (dist_sync) job with MXNet's own launcher, on Python 3.9+.
+"""Launch a distributed (dist_sync) job: a scheduler, servers and workers of MXNet's
+parameter server, here or on several hosts through ssh.
 
+    python tools/launch.py -n 2 -s 1 python train_model.py --kv-store dist_sync ...
     python tools/launch.py -n 2 -H hosts python train_model.py --kv-store dist_sync ...
-    python tools/launch.py -n 2 --launcher local python train_model.py --kv-store dist_sync ...
 
-A thin wrapper of `python -m mxnet.tools.launch`: the stock launcher's trackers call
-threading.Thread.isAlive, which Python 3.9 removed, so it crashes; this restores the alias.
-Without -H/--hostfile and without --launcher it launches locally (every process on this
-machine, on 127.0.0.1) instead of failing for want of a host file.
+Local jobs (the default, or --launcher local) listen on 127.0.0.1 only. A job on several
+hosts runs its scheduler here, on --host-ip (default: the address of this machine's
+outgoing interface), and one server or worker per host line, round robin. MXNet's
+parameter server has no authentication: run it on a private network only.
+
+The first process that fails ends the job: the launcher stops all the others and prints one
+line (which process, how it ended, how to continue). So does a job that prints nothing for
+--stall-timeout seconds, which is how a worker waiting for a lost server looks.
 """
-import logging
+import functools
+import os
+import shlex
 import signal
+import socket
+import subprocess
 import sys
-import threading
 
-if not hasattr(threading.Thread, 'isAlive'):
-    threading.Thread.isAlive = threading.Thread.is_alive
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
+from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
+from tools import dist_job, remote_guard  # noqa: E402
 
-def with_default_launcher(argv):
-    """Insert `--launcher local` when neither a host file nor a launcher is named."""
-    command_start = next((i for i, arg in enumerate(argv)
-                          if arg in ('python', 'python3') or arg.endswith('.py')
-                          or '/python' in arg), len(argv))
-    options = argv[:command_start]
-    named = any(opt in ('-H', '--hostfile', '--launcher') or opt.startswith('--launcher=')
-                or opt.startswith('--hostfile=') for opt in options)
-    return argv if named else ['--launcher', 'local'] + argv
+LOOPBACK = '127.0.0.1'
+PASSED_TO_HOSTS = ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')  # besides DMLC_* and PS_*
 
 
-def main():
-    from mxnet.tools import launch
-    sys.argv = [sys.argv[0]] + with_default_launcher(sys.argv[1:])
-    logging.basicConfig(format='%(asctime)s %(levelname)s %(message)s', level=logging.INFO)
-    signal.signal(signal.SIGINT, launch.signal_handler)
-    launch.main()
+def parse(argv):
+    parser = ArgumentParser(prog='tools/launch.py', description=__doc__.split('\n\n')[0])
+    parser.add_argument('-n', '--num-workers', type=int, required=True)
+    parser.add_argument('-s', '--num-servers', type=int,
+                        help='parameter servers (default: as many as workers)')
+    parser.add_argument('-H', '--hostfile',
+                        help='one host[:ssh port] a line; implies --launcher ssh')
+    parser.add_argument('--launcher', choices=('local', 'ssh'),
+                        help='default: ssh with --hostfile, else local')
+    parser.add_argument('--host-ip', help='ssh jobs: the address the hosts reach this '
+                        "machine's scheduler on (default: this machine's outgoing address)")
+    parser.add_argument('--stall-timeout', type=float, default=1800, metavar='SECONDS',
+                        help='end the job when no process printed anything for this long '
+                        '(0: never)')
+    parser.add_argument('command', nargs='...', help='the command every process runs')
+    args = parser.parse_args(argv)
+    check(args)
+    return args
+
+
+def check(args):
+    if args.num_workers < 1:
+        raise UserError('-n/--num-workers must be at least 1, not %d' % args.num_workers)
+    if args.num_servers is None:
+        args.num_servers = args.num_workers
+    if args.num_servers < 1:
+        raise UserError('-s/--num-servers must be at least 1 (dist_sync needs a server), '
+                        'not %d' % args.num_servers)
+    if not args.command:
+        raise UserError('no command to launch: add it after the options, e.g. '
+                        'python train_model.py --kv-store dist_sync ...')
+    if args.launcher is None:
+        args.launcher = 'ssh' if args.hostfile else 'local'
+    if args.launcher == 'ssh' and not args.hostfile:
+        raise UserError('--launcher ssh needs -H/--hostfile')
+    if args.launcher == 'local' and (args.hostfile or args.host_ip):
+        raise UserError('--launcher local keeps the job on 127.0.0.1; -H/--hostfile and '
+                        '--host-ip are for --launcher ssh')
+    if args.stall_timeout < 0:
+        raise UserError('--stall-timeout must be >= 0 seconds')
+
+
+def read_hosts(path):
+    """(host, ssh port) per line of `host[:port] [slots=N]`; blank and # lines skipped."""
+    try:
+        with open(path) as handle:
+            lines = [line.split('#')[0].split() for line in handle]
+    except OSError as err:
+        raise UserError('cannot read host file %s (%s)' % (path, err.strerror))
+    hosts = []
+    for words in filter(None, lines):
+        host, _, port = words[0].partition(':')
+        hosts.append((host, port or '22'))
+    if not hosts:
+        raise UserError('host file %s names no host' % path)
+    return hosts
+
+
+def outgoing_address():
+    """The address of the interface this machine reaches other hosts through."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(('10.255.255.255', 1))  # UDP: sends nothing, only picks a route
+        return probe.getsockname()[0]
+
+
+def free_port(address):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+def ps_env(role, root_uri, root_port, args, node_host):
+    """What ps-lite reads. DMLC_NODE_HOST is also the address a node binds to (without it,
+    servers and workers listen on the machine's network interface)."""
+    return {'DMLC_ROLE': role, 'DMLC_PS_ROOT_URI': root_uri,
+            'DMLC_PS_ROOT_PORT': str(root_port), 'DMLC_NUM_SERVER': str(args.num_servers),
+            'DMLC_NUM_WORKER': str(args.num_workers), 'DMLC_NODE_HOST': node_host}
+
+
+def _set_parent_death_signal():
+    """A local member gets SIGKILL should the launcher itself die (Linux only)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def spawn_local(command, extra_env):
+    env = dict(os.environ, **extra_env)
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, preexec_fn=_set_parent_death_signal)
+
+
+def spawn_ssh(host, port, command, extra_env):
+    """ssh to `host`, run `command` under tools/remote_guard.py in the same directory.
+    ssh's standard input stays open and unused: the guard ends the remote process group
+    when it closes. The environment travels as `export` words, never printed."""
+    passed = {k: v for k, v in os.environ.items()
+              if k.startswith('PS_') or k in PASSED_TO_HOSTS}
+    passed.update(extra_env)
+    exports = ' '.join('export %s=%s;' % (k, shlex.quote(v)) for k, v in passed.items())
+    python = command[0] if os.path.basename(command[0]).startswith('python') else 'python3'
+    with open(remote_guard.__file__) as handle:
+        guard = handle.read()
+    remote = '%s cd %s && exec %s' % (exports, shlex.quote(os.getcwd()), ' '.join(
+        shlex.quote(word) for word in [python, '-c', guard] + list(command)))
+    ssh = ['ssh', '-o', 'StrictHostKeyChecking=no', '-o', 'ServerAliveInterval=15',
+           '-o', 'ServerAliveCountMax=4', '-p', port, host, remote]
+    return subprocess.Popen(ssh, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+def placements(args):
+    """The scheduler's address, and the places servers and workers go to in turn: (spawn
+    function, address the process binds to, host named in messages)."""
+    if args.launcher == 'local':
+        return LOOPBACK, [(spawn_local, LOOPBACK, None)]
+    hosts = read_hosts(args.hostfile)
+    return args.host_ip or outgoing_address(), [
+        (functools.partial(spawn_ssh, host, port), host, host) for host, port in hosts]
+
+
+def start_job(args, job):
+    """The scheduler first (here), then the servers, then the workers."""
+    root, places = placements(args)
+    port = free_port(root)
+    roles = [('server', i, args.num_servers) for i in range(args.num_servers)]
+    roles += [('worker', i, args.num_workers) for i in range(args.num_workers)]
+    try:
+        job.add(dist_job.Member('scheduler', 0, 1, spawn_local(
+            args.command, ps_env('scheduler', root, port, args, root))))
+        for slot, (role, index, count) in enumerate(roles):
+            spawn, node_host, shown = places[slot % len(places)]
+            proc = spawn(args.command, ps_env(role, root, port, args, node_host))
+            job.add(dist_job.Member(role, index, count, proc, shown))
+    except OSError as err:
+        job.stop()
+        raise UserError('cannot start %s (%s)' % (err.filename or args.command[0],
+                                                  err.strerror))
+
+
+def flag_value(command, flag, default):
+    """The value of `--flag X` or `--flag=X` in the launched command."""
+    for i, word in enumerate(command):
+        if word == flag and i + 1 < len(command):
+            return command[i + 1]
+        if word.startswith(flag + '='):
+            return word.split('=', 1)[1]
+    return default
+
+
+def last_checkpoint(log_dir):
+    """The newest weights file under the command's --log-dir, if this machine sees it."""
+    newest, newest_time = None, 0
+    for folder, _, files in os.walk(log_dir):
+        for name in files:
+            if name.endswith('.params'):
+                path = os.path.join(folder, name)
+                mtime = os.stat(path).st_mtime
+                if mtime > newest_time:
+                    newest, newest_time = path, mtime
+    return newest
+
+
+def how_to_continue(command):
+    log_dir = flag_value(command, '--log-dir', './snapshot/')
+    checkpoint = last_checkpoint(log_dir)
+    again = ('run the same command again' if '--resume' in command
+             else 'run the same command with --resume')
+    if checkpoint is None:
+        return 'no checkpoint under %s yet: run the same command again' % log_dir
+    return 'to continue from the last checkpoint (%s), %s' % (checkpoint, again)
+
+
+def verdict(ended, stopped, command):
+    """The launcher's one line on a failed job."""
+    if ended[0] == 'stall':
+        what = ('no process printed anything for %g s (a worker waiting for a server that '
+                'stopped answering, or for a scheduler it cannot reach?)' % ended[1])
+        return '%s; stopped the job (%d processes); %s' % (what, stopped,
+                                                          how_to_continue(command))
+    member, code = ended
+    what = '%s %s' % (member.name(), dist_job.describe_exit(member, code))
+    others = ('stopped the job\'s %d other processes' % stopped if stopped
+              else 'the job\'s other processes had ended')
+    if code == 2 and member.error_line:  # bad input: its own message says what to fix
+        return '%s: %s; %s' % (what, member.error_line, others)
+    return '%s; %s; %s' % (what, others, how_to_continue(command))
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _ignore_signals():
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def main(argv=None):
+    args = parse(sys.argv[1:] if argv is None else argv)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    job = dist_job.Job(args.stall_timeout)
+    try:
+        start_job(args, job)
+        ended = job.watch()
+    except Interrupted as why:
+        _ignore_signals()
+        stopped = job.stop()
+        print('interrupted (%s): stopped the job (%d processes); %s' % (
+            why, stopped, how_to_continue(args.command)), file=sys.stderr)
+        return 130
+    _ignore_signals()  # a second Ctrl-C must not cut the stopping short
+    stopped = job.stop()
+    if ended is None:
+        return 0
+    print('error: ' + verdict(ended, stopped, args.command), file=sys.stderr)
+    code = ended[1] if ended[0] != 'stall' else 1
+    return code if 0 < code < 128 else 1
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main))

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
 from common.errors import UserError
-from common.runfiles import atomic_write
+from common.atomic import atomic_write
 
 PLAN_FILE = 'sweep.json'
 LOCK_FILE = 'sweep.lock'
