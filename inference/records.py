@@ -72,7 +72,7 @@ def logits_of(net, batches, batch_size, ctx):
 
 def class_names(data_dir, num_classes):
     """The class names dataset.json gives beside the records, else the labels as text."""
-    from data.recordfile import read_meta
+    from data.meta import read_meta
     names = (read_meta(data_dir) or {}).get('classes') or []
     if len(names) != num_classes:
         return [str(label) for label in range(num_classes)]
