@@ -33,7 +33,7 @@ from engine.dist import DistSync
 from engine.evaluate import evaluate
 from engine.meter import EpochMeter, means
 from engine.optim import OriginalNAG
-from engine.schedule import StepSchedule
+from engine.schedule import StepSchedule, epoch_size
 
 
 class NonFiniteLoss(UserError):
@@ -139,12 +139,21 @@ def setup(args, net, data_loader, input_shape, top5):
         logger.info('worker %d of %d: training on part %d of %d, %d images; %d test images',
                     rank, num_workers, rank + 1, num_workers, train_it.num_examples,
                     val_it.num_examples)
-    schedule = StepSchedule(args.lr, args.lr_factor, args.lr_step_epochs, len(train_it))
+    schedule = schedule_of(args, num_workers)
     session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
                       files=files, logger=logger, train_it=train_it, val_it=val_it,
                       schedule=schedule, top5=top5, rank=rank, num_workers=num_workers)
     _prepare_net(session, kv, input_shape)
     return session
+
+
+def schedule_of(args, num_workers):
+    """The learning rate of every batch: steps after floor(N / (B * workers)) batches per
+    epoch (N = --num-examples), as the original and MXNet's examples count them."""
+    if args.num_examples is None:
+        raise UserError('--num-examples is unknown: pass the number of training images')
+    return StepSchedule(args.lr, args.lr_factor, args.lr_step_epochs,
+                        epoch_size(args.num_examples, args.batch_size, num_workers))
 
 
 def _seed_of(args, files):
