@@ -31,6 +31,7 @@ from engine import checkpoint, logs, runfiles
 from engine.devices import contexts_from_args
 from engine.dist import DistSync
 from engine.evaluate import evaluate
+from engine.loss import training_loss
 from engine.meter import EpochMeter, means
 from engine.optim import OriginalNAG
 from engine.schedule import StepSchedule, epoch_size
@@ -255,8 +256,8 @@ def _train_step(session, data, label, meter):
     ys = gluon.utils.split_and_load(label, session.contexts)
     with autograd.record():
         outs = [session.net(x) for x in xs]
-        losses = [_loss(out, y) for out, y in zip(outs, ys)]
-    autograd.backward(losses)
+        pairs = [training_loss(out, y, session.args.ensemble_loss) for out, y in zip(outs, ys)]
+    autograd.backward([objective for objective, _ in pairs])
     global_batch = session.args.batch_size * session.num_workers
     if session.sync is not None:
         session.sync.allreduce_grads()
@@ -264,18 +265,8 @@ def _train_step(session, data, label, meter):
     else:
         session.trainer.step(global_batch)
     session.num_update += 1
-    meter.add(losses, [network.mean_prediction(o) for o in outs], ys)
-
-
-_CROSS_ENTROPY = gluon.loss.SoftmaxCrossEntropyLoss()
-
-
-def _loss(out, label):
-    """Cross-entropy; the ensemble's components each learn, their losses averaged."""
-    outs = network.outputs_of(out)
-    if len(outs) == 1:
-        return _CROSS_ENTROPY(outs[0], label)
-    return mx.nd.add_n(*[_CROSS_ENTROPY(o, label) for o in outs]) / len(outs)
+    meter.add([reported for _, reported in pairs],
+              [network.mean_prediction(o) for o in outs], ys)
 
 
 def _log_window(session, meter, epoch, batch, speed):

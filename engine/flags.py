@@ -83,6 +83,11 @@ def add_fit_args(parser):
     group.add_argument('--momentum', type=float, default=0.9, help='Nesterov momentum')
     group.add_argument('--wd', type=float, default=1e-4,
                        help='weight decay on every learnable parameter')
+    group.add_argument('--ensemble-loss', default='sum', choices=('sum', 'mean'),
+                       help="ensemble only: train on the sum of the 8 components' "
+                            "cross-entropies (each gets its full gradient, as 8 grouped "
+                            "softmax outputs in MXNet) or on their mean (1/8 of it); the "
+                            "logged training loss is the mean in both; default %(default)s")
     group.add_argument('--rand-seed', type=int, default=None,
                        help='random seed; default: drawn and written to the log')
     return group
