@@ -85,8 +85,11 @@ class Job:
                 member.error_line = line[len(b'error: '):].decode(errors='replace').strip()
                 continue  # the launcher's own line carries it, once
             with self._print_lock:
-                sink.buffer.write(line)
-                sink.flush()
+                try:
+                    sink.buffer.write(line)
+                    sink.flush()
+                except OSError:  # the reader went away (`| head`): keep the job going
+                    pass
 
     def watch(self):
         """Block until the job ends: (failed member, exit status), ('stall', seconds), or
