@@ -128,6 +128,7 @@ class Job:
                 live = [m for m in live if m.proc.poll() is None]
         for member in self.members:
             member.proc.wait()
-        for relay in self._relays:  # their last lines come before the launcher's verdict
-            relay.join(timeout=1)
+        deadline = time.monotonic() + 1  # their last lines come before the verdict
+        for relay in self._relays:
+            relay.join(timeout=max(0, deadline - time.monotonic()))
         return running
