@@ -171,7 +171,7 @@ LAUNCHER_VARIABLES = ('DMLC_ROLE', 'DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT')
 ACTIVATION_BYTES = 80           # per image, per unit of depth, pixel and widen factor
 PARAMS_PER_DEPTH = 15600        # times widen^2
 PARAM_BYTES = 16                # weight, gradient, momentum and one copy, float32
-MEMORY_LIMIT = 32e9               # cross d1202 w1 at batch 64 needs about 6 GB
+MEMORY_LIMIT = 32e9               # resnet d1202 w1 at batch 64 needs about 7 GB
 
 
 def check_values(args):
@@ -258,8 +258,8 @@ def check_network_size(args, batch_size, data_shape):
     if need > MEMORY_LIMIT:
         raise UserError(
             '--depth %d --widen-factor %d with %d images of %dx%d per batch would need about '
-            '%.0f GB to train (%.2f GB per image, %.0fM parameters; estimated from depth 1002: '
+            '%.0f GB to train (%.0f MB per image, %.0fM parameters; estimated from depth 1002: '
             '74 MB per image); the limit is %.0f GB: lower --depth, --widen-factor, '
             '--batch-size or --data-shape' % (
                 args.depth, widen, batch_size, data_shape, data_shape, need / 1e9,
-                per_image / 1e9, params / 1e6, MEMORY_LIMIT / 1e9))
+                per_image / 1e6, params / 1e6, MEMORY_LIMIT / 1e9))
