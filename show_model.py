@@ -287,7 +287,8 @@ def make_net(args):
             num_classes = num_classes_of(args, table)
             image = (table['channels'], table['data_shape'], table['data_shape'])
             # what train_model.py refuses to train (at its default batch) is not drawn
-            check_network_size(args, 64, table['data_shape'])
+            check_network_size(args.depth, args.widen_factor, num_classes,
+                               data_shape=table['data_shape'])
         net = network.get_net(name, num_classes=num_classes, depth=args.depth,
                               widen_factor=args.widen_factor)
     except ValueError as err:

@@ -187,7 +187,8 @@ def check_values(args):
     if args.data_threads is not None and args.data_threads < 1:
         raise UserError('--data-threads must be at least 1 (got %d)' % args.data_threads)
     if args.dataset != 'imagenet':   # the ImageNet networks have a fixed size
-        check_network_size(args, args.batch_size, args.data_shape)
+        check_network_size(args.depth, args.widen_factor, args.num_classes, args.batch_size,
+                           args.data_shape)
 
 
 def _check_floats(args):
@@ -246,14 +247,14 @@ def check_exp_name(name):
                         'file name' % name)
 
 
-def check_network_size(args, batch_size, data_shape):
-    """Refuse networks whose training would need more than MEMORY_LIMIT (estimated)."""
-    for flag, value in (('--depth', args.depth), ('--widen-factor', args.widen_factor)):
-        if value is not None and value < 1:
+def check_network_size(depth, widen, num_classes, batch_size=64, data_shape=32):
+    """Refuse CIFAR-style networks whose training would need more than MEMORY_LIMIT
+    (estimated); the defaults: train_model.py's batch on CIFAR."""
+    for flag, value in (('--depth', depth), ('--widen-factor', widen)):
+        if value < 1:
             raise UserError('%s must be at least 1 (got %d)' % (flag, value))
-    widen, classes = args.widen_factor, args.num_classes or 0
-    params = PARAMS_PER_DEPTH * args.depth * widen ** 2 + 64 * widen * classes
-    per_image = ACTIVATION_BYTES * args.depth * widen * data_shape ** 2
+    params = PARAMS_PER_DEPTH * depth * widen ** 2 + 64 * widen * (num_classes or 0)
+    per_image = ACTIVATION_BYTES * depth * widen * data_shape ** 2
     need = PARAM_BYTES * params + per_image * batch_size
     if need > MEMORY_LIMIT:
         raise UserError(
@@ -261,5 +262,5 @@ def check_network_size(args, batch_size, data_shape):
             '%.0f GB to train (%.0f MB per image, %.0fM parameters; estimated from depth 1002: '
             '74 MB per image); the limit is %.0f GB: lower --depth, --widen-factor, '
             '--batch-size or --data-shape' % (
-                args.depth, widen, batch_size, data_shape, data_shape, need / 1e9,
+                depth, widen, batch_size, data_shape, data_shape, need / 1e9,
                 per_image / 1e6, params / 1e6, MEMORY_LIMIT / 1e9))

@@ -147,3 +147,14 @@ def test_scripts_refuse_with_one_line_and_write_nothing(script, argv, words, tmp
     proc = run(script, *(where + argv))
     assert_one_line_error(proc, *words)
     assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize('script, argv', [
+    ('tools/components.py', ['--network', 'cross', '--depth', '10000']),
+    ('tools/bench_inference.py', ['--network', 'cross', '--widen-factor', '1000']),
+])
+def test_tools_that_build_networks_refuse_the_same(script, argv, tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, script)] + argv,
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    assert_one_line_error(proc, LIMIT)
+    assert os.listdir(str(tmp_path)) == []
