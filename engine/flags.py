@@ -171,6 +171,7 @@ LAUNCHER_VARIABLES = ('DMLC_ROLE', 'DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT')
 ACTIVATION_BYTES = 80           # per image, per unit of depth, pixel and widen factor
 PARAMS_PER_DEPTH = 15600        # times widen^2
 PARAM_BYTES = 16                # weight, gradient, momentum and one copy, float32
+EVAL_LAYERS = 4                 # a test batch keeps only a few layers' outputs alive
 MEMORY_LIMIT = 32e9               # resnet d1202 w1 at batch 64 needs about 7 GB
 
 
@@ -189,6 +190,7 @@ def check_values(args):
     if args.dataset != 'imagenet':   # the ImageNet networks have a fixed size
         check_network_size(args.depth, args.widen_factor, args.num_classes, args.batch_size,
                            args.data_shape)
+        _check_test_batch(args)
 
 
 def _check_floats(args):
@@ -245,6 +247,15 @@ def check_exp_name(name):
         raise UserError('--exp-name=%r must be 1 to 100 letters, digits or . _ - + = '
                         '(no path separators, no \'..\'): it becomes part of the log\'s '
                         'file name' % name)
+
+
+def _check_test_batch(args):
+    per_image = ACTIVATION_BYTES * EVAL_LAYERS * args.widen_factor * args.data_shape ** 2
+    if per_image * args.test_batch_size > MEMORY_LIMIT:
+        raise UserError('--test-batch-size %d would need about %.0f GB to evaluate; the limit '
+                        'is %.0f GB' % (args.test_batch_size,
+                                        per_image * args.test_batch_size / 1e9,
+                                        MEMORY_LIMIT / 1e9))
 
 
 def check_network_size(depth, widen, num_classes, batch_size=64, data_shape=32):

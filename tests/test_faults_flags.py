@@ -49,6 +49,7 @@ EXP_NAME = 'no path separators'
     (['--batch-size', '200000'], ['200000 images of 32x32', LIMIT]),
     (['--data-shape', '4096'], ['4096x4096', LIMIT]),
     (['--num-classes', '1000000000'], ['64001M parameters', LIMIT]),
+    (['--test-batch-size', '1000000000000'], ['--test-batch-size 1000000000000', LIMIT]),
     (['--widen-factor', '0'], ['--widen-factor must be at least 1 (got 0)']),
     (['--depth', '-3'], ['--depth must be at least 1 (got -3)']),
     # devices and kvstores
