@@ -172,7 +172,7 @@ ACTIVATION_BYTES = 80           # per image, per unit of depth, pixel and widen 
 PARAMS_PER_DEPTH = 15600        # times widen^2
 PARAM_BYTES = 16                # weight, gradient, momentum and one copy, float32
 EVAL_LAYERS = 4                 # a test batch keeps only a few layers' outputs alive
-MEMORY_LIMIT = 32e9               # resnet d1202 w1 at batch 64 needs about 7 GB
+MEMORY_LIMIT = 32e9             # resnet d1202 w1 at batch 64 needs about 7 GB
 
 
 def check_values(args):
@@ -194,17 +194,15 @@ def check_values(args):
 
 
 def _check_floats(args):
-    for flag, value, low, high, rule in (
-            ('--lr', args.lr, 0, math.inf, 'positive'),
-            ('--lr-factor', args.lr_factor, 0, 1, 'in (0, 1]: the rate is multiplied by '
-                                                  'it at each step'),
-            ('--momentum', args.momentum, None, 1, 'in [0, 1)'),
-            ('--wd', args.wd, None, math.inf, 'at least 0')):
+    for flag, value, allowed, rule in (
+            ('--lr', args.lr, lambda v: v > 0, 'positive'),
+            ('--lr-factor', args.lr_factor, lambda v: 0 < v <= 1,
+             'in (0, 1]: the rate is multiplied by it at each step'),
+            ('--momentum', args.momentum, lambda v: 0 <= v < 1, 'in [0, 1)'),
+            ('--wd', args.wd, lambda v: v >= 0, 'at least 0')):
         if not math.isfinite(value):
             raise UserError('%s must be a finite number (got %s)' % (flag, value))
-        too_low = value < 0 if low is None else value <= low
-        too_high = value >= 1 if flag == '--momentum' else value > high
-        if too_low or too_high:
+        if not allowed(value):
             raise UserError('%s must be %s (got %g)' % (flag, rule, value))
 
 
