@@ -50,8 +50,9 @@ EPILOG = '''\
 outputs: beside the logs <config>%s (the summary line, the median run's head, one line
 per epoch with training and testing loss and accuracy); in DIR: results.csv, results.md and
 <dataset>_curves.png (test error and training loss against epoch, the median run of each
-configuration). A run with fewer validated epochs than its --num-epochs is listed as
-incomplete and left out of the statistics.
+configuration; in either --median mode). A run with fewer validated epochs than its
+--num-epochs is listed as incomplete and left out of the statistics. Only regular files are
+read: FIFOs, sockets and broken links are listed as skipped.
 
 rewriting: every number is recomputed from the logs on each call. An output whose content
 is unchanged is not rewritten (its modification time keeps telling when it last changed);
