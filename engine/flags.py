@@ -6,6 +6,7 @@ entry in, so that the engine never reads it.
 import math
 import os
 import re
+import sys
 
 from common.errors import UserError
 
@@ -207,17 +208,23 @@ def _check_floats(args):
 
 
 def _check_lr_steps(text, num_epochs):
-    """As given (parse_epoch_list sorts): increasing epochs inside the run."""
+    """As given (parse_epoch_list sorts): increasing positive epochs. Steps after the
+    last epoch are kept for a run trained in parts (--resume with a larger --num-epochs,
+    which must keep the flags), and said."""
     epochs = [int(x) for x in text.split(',') if x.strip()]
     if any(b <= a for a, b in zip(epochs, epochs[1:])):
         raise UserError('--lr-steps=%s must list increasing epochs, each once (the rate '
                         'drops by --lr-factor at each), e.g. --lr-steps=%d,%d'
                         % (text, num_epochs // 2, num_epochs * 3 // 4))
-    outside = [e for e in epochs if not 1 <= e < num_epochs]
-    if outside:
-        raise UserError('--lr-steps=%s: epoch %d is outside the run: steps must be between 1 '
-                        'and %d (--num-epochs %d)'
-                        % (text, outside[0], num_epochs - 1, num_epochs))
+    if epochs and epochs[0] < 1:
+        raise UserError('--lr-steps=%s: epoch %d is before the first step can be (1); the '
+                        'initial rate is --lr' % (text, epochs[0]))
+    later = [str(e) for e in epochs if e > num_epochs]
+    if later:
+        print('notice: --lr-steps %s lie%s after --num-epochs %d: they act only when the run '
+              'is continued with --resume and a larger --num-epochs'
+              % (','.join(later), 's' if len(later) == 1 else '', num_epochs),
+              file=sys.stderr)
 
 
 def _check_devices(args):

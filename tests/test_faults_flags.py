@@ -23,10 +23,9 @@ EXP_NAME = 'no path separators'
     # seeds: numpy's range
     (['--rand-seed', '-1'], ['--rand-seed must be between 0 and 4294967295 (got -1)']),
     (['--rand-seed', '4294967296'], ['--rand-seed must be between 0 and 4294967295']),
-    # learning-rate steps: inside the run, increasing, each once
-    (['--num-epochs', '10', '--lr-steps', '5,12'], ['epoch 12 is outside the run', '1 and 9']),
-    (['--num-epochs', '10', '--lr-steps', '10'], ['epoch 10 is outside the run']),
-    (['--num-epochs', '10', '--lr-steps', '0,5'], ['epoch 0 is outside the run']),
+    # learning-rate steps: increasing, each once, from epoch 1
+    (['--num-epochs', '10', '--lr-steps', '0,5'], ['epoch 0 is before the first step']),
+    (['--lr-steps', '-3'], ['epoch -3 is before the first step']),
     (['--lr-steps', '100,100,150'], ['increasing epochs, each once']),
     (['--lr-steps', '150,100'], ['increasing epochs, each once']),
     # the optimizer's numbers
@@ -109,15 +108,26 @@ def test_the_papers_configurations_pass(argv):
     train_model.parse(argv)
 
 
+def test_steps_after_the_run_are_kept_and_said(capsys):
+    # a run trained in parts keeps its flags: its later steps act once it is continued
+    assert train_model.parse(['--num-epochs', '1', '--lr-steps', '1,2,3']).lr_step_epochs \
+        == [1, 2, 3]
+    assert capsys.readouterr().err == (
+        'notice: --lr-steps 2,3 lie after --num-epochs 1: they act only when the run is '
+        'continued with --resume and a larger --num-epochs\n')
+    train_model.parse(['--num-epochs', '10', '--lr-steps', '5,10'])   # 10: inside the run
+    assert capsys.readouterr().err == ''
+
+
 def test_default_steps_of_short_runs_are_not_refused():
     # 1/2, 3/4, 7/8 of 3 epochs repeat an epoch; they are the port's choice, not the user's
     assert train_model.parse(['--num-epochs', '3']).lr_step_epochs == [1, 2, 2]
 
 
-def test_imagenet_checks_its_own_defaults():
+def test_imagenet_checks_its_own_defaults(capsys):
     assert train_imagenet.parse([]).lr_step_epochs == [30, 60, 90]
-    with pytest.raises(UserError, match='epoch 60 is outside the run'):
-        train_imagenet.parse(['--num-epochs', '50'])
+    train_imagenet.parse(['--num-epochs', '50'])
+    assert 'notice: --lr-steps 60,90 lie after --num-epochs 50' in capsys.readouterr().err
     with pytest.raises(UserError, match='--rand-seed must be between'):
         train_imagenet.parse(['--rand-seed', '-1'])
 
