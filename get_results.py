@@ -5,6 +5,9 @@
 Reads every log `<DIR>/<dataset>[_noaug]/<network>/<network>_d<depth>w<widen>_<exp><run>.txt`
 (this port's and the 2016 code's), groups the runs of one configuration and reports the
 final test accuracy and error of the complete runs as `median (mean +/- std, best)`.
+Hostile folders are reported, never fatal: only regular files are read (a FIFO would
+block), runs with NaN or infinite figures are listed as diverged, undecodable file names
+are printed with their bytes escaped.
 """
 import argparse
 import csv
@@ -23,39 +26,74 @@ from engine.logs import Run, parse_log
 RESULT_SUFFIX = '_results.txt'
 SKIPPED_FOLDERS = {'weights'}   # checkpoints, never logs
 
-STATISTICS_RULES = (
-    'median (mean +/- std, best) over the complete runs, in percent; std: the population '
-    'std (ddof=0), as the original; the median of an even count: the mean of the two middle '
-    'values; the median run: the middle run by final test accuracy, for an even count the '
-    'lower of the two middle runs (both are equally close to the median); training: the '
-    'median run\'s final training accuracy (mean +/- std, best over the runs)')
+MEDIAN_RULES = {
+    'run': "the median run's figures: the run at index (n-1)//2 of the runs sorted by final "
+           'test accuracy (for an even count the lower middle run), its test accuracy, error '
+           'and training accuracy, as the original reported',
+    'average': 'each figure\'s own median: for an even count the mean of the two middle '
+               "values; the training accuracy's median is over the runs' training accuracies",
+}
+
+
+def statistics_rules(median):
+    """The rules behind every printed figure, for the header, results.md and --help."""
+    return ('median (mean +/- std, best) over the complete runs, in percent; std: the '
+            'population std (ddof=0), as the original; median (--median %s): %s; a run with '
+            'a NaN or infinite figure is listed as diverged and left out'
+            % (median, MEDIAN_RULES[median]))
 
 EPILOG = '''\
+%s.
+
 %s.
 
 outputs: beside the logs <config>%s (the summary line, the median run's head, one line
 per epoch with training and testing loss and accuracy); in DIR: results.csv, results.md and
 <dataset>_curves.png (test error and training loss against epoch, the median run of each
-configuration). A run with fewer validated epochs than its --num-epochs is listed as
-incomplete and left out of the statistics.
+configuration; in either --median mode). A run with fewer validated epochs than its
+--num-epochs is listed as incomplete and left out of the statistics. Only regular files are
+read: FIFOs, sockets and broken links are listed as skipped.
 
 rewriting: every number is recomputed from the logs on each call. An output whose content
 is unchanged is not rewritten (its modification time keeps telling when it last changed);
 --force rewrites every output.
 
 exit status: 0 results printed, 1 no training log found, 2 bad folder.''' % (
-    textwrap.fill('statistics: ' + STATISTICS_RULES, 92), RESULT_SUFFIX)
+    textwrap.fill('statistics: ' + statistics_rules('run'), 92),
+    textwrap.fill('--median average: ' + MEDIAN_RULES['average'], 92), RESULT_SUFFIX)
 
 
 # ---------------------------------------------------------------- finding and grouping
 
-def find_logs(root):
-    """Every candidate log under root: *.txt outside weights/, not a result file."""
+def readable(text):
+    """Text safe to print and to write as UTF-8: the bytes of a file name that is not UTF-8
+    (held as surrogate escapes) shown as \\xNN."""
+    try:
+        return text.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
+    except UnicodeEncodeError:   # a lone surrogate of another origin (a log's own text)
+        return text.encode('utf-8', 'backslashreplace').decode('utf-8')
+
+
+def find_logs(root, notes):
+    """Every candidate log under root: *.txt outside weights/, not a result file.
+
+    Only regular files: opening a FIFO would wait forever for a writer. What cannot be
+    listed or is not a regular file goes into notes."""
+    def unlisted(err):
+        notes.append('skipped %s: cannot list it (%s)'
+                     % (os.path.relpath(err.filename, root), err.strerror))
     found = []
-    for folder, subfolders, files in os.walk(root):
+    for folder, subfolders, files in os.walk(root, onerror=unlisted):
         subfolders[:] = sorted(d for d in subfolders if d not in SKIPPED_FOLDERS)
-        found += [os.path.join(folder, name) for name in sorted(files)
-                  if name.endswith('.txt') and not name.endswith(RESULT_SUFFIX)]
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            if not name.endswith('.txt') or name.endswith(RESULT_SUFFIX):
+                continue
+            if os.path.isfile(path):
+                found.append(path)
+            else:
+                notes.append('skipped %s: not a regular file (a FIFO, socket, device or '
+                             'broken link)' % os.path.relpath(path, root))
     return found
 
 
@@ -70,10 +108,28 @@ class Summary:
         return '%.3f%% (%.3f +/- %.3f, %.3f)' % (self.median, self.mean, self.std, self.best)
 
 
-def summarize(values, best):
-    """median (mean +/- population std, best) of a non-empty list."""
-    return Summary(median=statistics.median(values), mean=statistics.fmean(values),
-                   std=statistics.pstdev(values), best=best(values))
+def summarize(values, best, median=None):
+    """median (mean +/- population std, best) of a non-empty list; `median` given: the
+    median run's value, else the list's own median."""
+    return Summary(median=statistics.median(values) if median is None else median,
+                   mean=statistics.fmean(values), std=statistics.pstdev(values),
+                   best=best(values))
+
+
+# EpochRecord field -> its name in a message
+FIGURE_NAMES = {'train_acc': 'training accuracy', 'train_loss': 'training loss',
+                'val_loss': 'test loss', 'val_acc': 'test accuracy',
+                'val_top5': 'top-5 test accuracy'}
+
+
+def first_non_finite(run):
+    """'test loss nan at epoch 3' for the first NaN or infinite figure of a run, else None."""
+    for record in run.records:
+        for name, label in FIGURE_NAMES.items():
+            value = getattr(record, name)
+            if value is not None and not math.isfinite(value):
+                return '%s %s at epoch %d' % (label, value, record.epoch + 1)
+    return None
 
 
 @dataclass
@@ -82,45 +138,56 @@ class Configuration:
     dataset: str
     network: str
     config: str
+    median_rule: str = 'run'      # a key of MEDIAN_RULES
     runs: List[Run] = field(default_factory=list)
 
     @property
-    def complete(self):
-        return sorted((run for run in self.runs if run.complete),
-                      key=lambda run: (run.final.val_acc, run.run_number or 0, run.path))
+    def counted(self):
+        """The runs the statistics count (complete, every figure finite), by final test
+        accuracy; ties by run number, so the median run does not depend on file order."""
+        counted = [run for run in self.runs if run.complete and not first_non_finite(run)]
+        return sorted(counted, key=lambda run: (run.final.val_acc, run.run_number or 0, run.path))
 
     @property
     def incomplete(self):
-        return [run for run in self.runs if not run.complete]
+        return [run for run in self.runs if not run.complete and not first_non_finite(run)]
+
+    @property
+    def diverged(self):
+        return [run for run in self.runs if first_non_finite(run)]
 
     @property
     def median_run(self):
-        ranked = self.complete
+        ranked = self.counted
         return ranked[(len(ranked) - 1) // 2] if ranked else None
+
+    def _summary(self, figure, best):
+        """Summary of figure(run) over the counted runs (None: no counted run)."""
+        ranked = self.counted
+        if not ranked:
+            return None
+        median = figure(self.median_run) if self.median_rule == 'run' else None
+        return summarize([figure(run) for run in ranked], best, median)
 
     @property
     def test_acc(self):
-        ranked = self.complete
-        return summarize([100.0 * run.final.val_acc for run in ranked], max) \
-            if ranked else None
+        return self._summary(lambda run: 100.0 * run.final.val_acc, max)
 
     @property
     def test_err(self):
-        ranked = self.complete
-        return summarize([100.0 - 100.0 * run.final.val_acc for run in ranked], min) \
-            if ranked else None
+        return self._summary(lambda run: 100.0 - 100.0 * run.final.val_acc, min)
 
     @property
     def train_acc(self):
-        """The median run's training accuracy, with mean, std and best over the runs."""
+        """The training accuracy (median by the median rule, mean, std and best over the
+        runs that logged one); None when the median run has none."""
         median_run = self.median_run
-        values = [100.0 * run.final.train_acc for run in self.complete
+        values = [100.0 * run.final.train_acc for run in self.counted
                   if run.final.train_acc is not None]
         if median_run is None or median_run.final.train_acc is None or not values:
             return None
-        overall = summarize(values, max)
-        overall.median = 100.0 * median_run.final.train_acc
-        return overall
+        median = 100.0 * median_run.final.train_acc if self.median_rule == 'run' else None
+        return summarize(values, max, median)
 
     @property
     def sort_key(self):
@@ -133,11 +200,11 @@ def _or_inf(value):
     return math.inf if value is None else value
 
 
-def group_runs(runs):
+def group_runs(runs, median_rule='run'):
     groups = {}
     for run in runs:
         key = (run.dataset, run.network, run.config)
-        groups.setdefault(key, Configuration(*key)).runs.append(run)
+        groups.setdefault(key, Configuration(*key, median_rule=median_rule)).runs.append(run)
     return sorted(groups.values(), key=lambda group: group.sort_key)
 
 
@@ -146,18 +213,23 @@ class Report:
     root: str
     configurations: List[Configuration]
     notes: List[str]
+    median_rule: str = 'run'
 
 
-def collect(root):
-    """Parse every log under root and group the runs; notes say what was skipped and why."""
+def check_root(root):
     if not os.path.exists(root):
         raise UserError('log folder %s does not exist; pass the folder that holds '
                         '<dataset>/<network>/*.txt (train_model.py --log-dir)' % root)
     if not os.path.isdir(root):
         raise UserError('%s is not a folder; pass the folder that holds '
                         '<dataset>/<network>/*.txt' % root)
+
+
+def collect(root, median_rule='run'):
+    """Parse every log under root and group the runs; notes say what was skipped and why."""
+    check_root(root)
     runs, notes = [], []
-    for path in find_logs(root):
+    for path in find_logs(root, notes):
         name = os.path.relpath(path, root)
         try:
             run = parse_log(path)
@@ -167,30 +239,41 @@ def collect(root):
         if not run.is_log:
             notes.append('skipped %s: not a training log' % name)
             continue
-        if run.unparseable_lines:
-            notes.append('%s: %d unparseable line%s skipped (first at line %d)'
-                         % (name, run.unparseable_lines,
-                            's' if run.unparseable_lines > 1 else '', run.first_unparseable))
-        if len(run.nodes) > 1:
-            notes.append('%s: lines of nodes %s, used node %d'
-                         % (name, ', '.join(map(str, run.nodes)), run.nodes[0]))
-        if not run.complete:
-            notes.append('%s: incomplete (%d of %s epochs), left out of the statistics'
-                         % (name, run.epochs_done,
-                            run.num_epochs if run.epochs_known else 'unknown'))
-        elif not run.epochs_known:
-            notes.append('%s: --num-epochs not found in its head, taken as complete after '
-                         '%d epochs' % (name, run.epochs_done))
+        notes += run_notes(name, run)
         runs.append(run)
-    configurations = group_runs(runs)
+    configurations = group_runs(runs, median_rule)
     for group in configurations:
-        counts = sorted({run.num_epochs for run in group.complete if run.epochs_known})
+        counts = sorted({run.num_epochs for run in group.counted if run.epochs_known})
         if len(counts) > 1:
             notes.append('%s/%s/%s: complete runs of different lengths (%s epochs) are '
                          'mixed in its statistics' % (group.dataset, group.network,
                                                       group.config,
                                                       ', '.join(map(str, counts))))
-    return Report(root=root, configurations=configurations, notes=notes)
+    return Report(root=root, configurations=configurations, notes=notes,
+                  median_rule=median_rule)
+
+
+def run_notes(name, run):
+    """What the report should say about one run: skipped lines, nodes, why not counted."""
+    notes = []
+    if run.unparseable_lines:
+        notes.append('%s: %d unparseable line%s skipped (first at line %d)'
+                     % (name, run.unparseable_lines,
+                        's' if run.unparseable_lines > 1 else '', run.first_unparseable))
+    if len(run.nodes) > 1:
+        notes.append('%s: lines of nodes %s, used node %d'
+                     % (name, ', '.join(map(str, run.nodes)), run.nodes[0]))
+    diverged = first_non_finite(run)
+    if diverged:
+        notes.append('%s: diverged (%s), left out of the statistics' % (name, diverged))
+    elif not run.complete:
+        notes.append('%s: incomplete (%d of %s epochs), left out of the statistics'
+                     % (name, run.epochs_done,
+                        run.num_epochs if run.epochs_known else 'unknown'))
+    elif not run.epochs_known:
+        notes.append('%s: --num-epochs not found in its head, taken as complete after '
+                     '%d epochs' % (name, run.epochs_done))
+    return notes
 
 
 # ---------------------------------------------------------------- text outputs
@@ -218,12 +301,12 @@ def result_file_text(group):
 
 def summary_line(group):
     return '%s, runs: %d, testing: %s, training: %s, median run: %s' % (
-        group.config, len(group.complete), group.test_acc, _fmt(group.train_acc, '%s'),
+        group.config, len(group.counted), group.test_acc, _fmt(group.train_acc, '%s'),
         os.path.basename(group.median_run.path))
 
 
 CSV_COLUMNS = ['dataset', 'network', 'config', 'depth', 'widen_factor', 'runs',
-               'incomplete_runs', 'epochs',
+               'incomplete_runs', 'diverged_runs', 'epochs',
                'test_acc_median', 'test_acc_mean', 'test_acc_std', 'test_acc_best',
                'test_err_median', 'test_err_mean', 'test_err_std', 'test_err_best',
                'train_acc_median_run', 'train_acc_mean', 'train_acc_std', 'train_acc_best',
@@ -238,8 +321,8 @@ def csv_text(report):
         first = group.runs[0]
         median_run = group.median_run
         row = [group.dataset, group.network, group.config, _fmt(first.depth, '%d'),
-               _fmt(first.widen_factor, '%d'), len(group.complete), len(group.incomplete),
-               median_run.epochs_done if median_run else '']
+               _fmt(first.widen_factor, '%d'), len(group.counted), len(group.incomplete),
+               len(group.diverged), median_run.epochs_done if median_run else '']
         for summary in (group.test_acc, group.test_err, group.train_acc):
             row += (['%.3f' % v for v in (summary.median, summary.mean, summary.std,
                                            summary.best)] if summary else [''] * 4)
@@ -249,15 +332,16 @@ def csv_text(report):
 
 
 def markdown_text(report):
-    lines = ['Final accuracy and error in percent: ' + STATISTICS_RULES + '.', '',
-             '| dataset | network | configuration | runs | incomplete | test error '
+    lines = ['Final accuracy and error in percent: ' + statistics_rules(report.median_rule)
+             + '.', '',
+             '| dataset | network | configuration | runs | incomplete | diverged | test error '
              '| test accuracy | training accuracy |',
-             '|---|---|---|---:|---:|---|---|---|']
+             '|---|---|---|---:|---:|---:|---|---|---|']
     for group in report.configurations:
-        lines.append('| %s | %s | %s | %d | %d | %s | %s | %s |' % (
-            group.dataset, group.network, group.config, len(group.complete),
-            len(group.incomplete), _fmt(group.test_err, '%s'), _fmt(group.test_acc, '%s'),
-            _fmt(group.train_acc, '%s')))
+        lines.append('| %s | %s | %s | %d | %d | %d | %s | %s | %s |' % (
+            group.dataset, group.network, group.config, len(group.counted),
+            len(group.incomplete), len(group.diverged), _fmt(group.test_err, '%s'),
+            _fmt(group.test_acc, '%s'), _fmt(group.train_acc, '%s')))
     return '\n'.join(lines) + '\n'
 
 
@@ -268,7 +352,7 @@ def table_text(report):
     for dataset in datasets:
         groups = [g for g in report.configurations if g.dataset == dataset]
         rows = [('configuration', 'runs', 'test error', 'test accuracy', 'training accuracy')]
-        rows += [(group.config, str(len(group.complete)), _fmt(group.test_err, '%s'),
+        rows += [(group.config, str(len(group.counted)), _fmt(group.test_err, '%s'),
                   _fmt(group.test_acc, '%s'), _fmt(group.train_acc, '%s'))
                  for group in groups]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -295,13 +379,14 @@ def curves_figure(dataset, groups):
         errors = [100.0 - 100.0 * record.val_acc for record in run.records]
         losses = [math.nan if record.train_loss is None else record.train_loss
                   for record in run.records]
-        label = '%s (%d run%s)' % (group.config, len(group.complete),
-                                   's' if len(group.complete) > 1 else '')
+        label = readable('%s (%d run%s)') % (readable(group.config), len(group.counted),
+                                   's' if len(group.counted) > 1 else '')
         error_axes.plot(epochs, errors, label=label)
         loss_axes.plot(epochs, losses, label=label)
         all_losses += [loss for loss in losses if not math.isnan(loss)]
     if all_losses and min(all_losses) > 0:
         loss_axes.set_yscale('log')   # the loss spans decades once the rate drops
+    dataset = readable(dataset)
     error_axes.set(title='%s: test error' % dataset, xlabel='epoch', ylabel='test error (%)')
     loss_axes.set(title='%s: training loss' % dataset, xlabel='epoch',
                   ylabel='training cross-entropy')
@@ -351,9 +436,9 @@ def write_outputs(report, force):
     for group in reported:
         folder = os.path.dirname(group.runs[0].path)
         put(os.path.join(folder, group.config + RESULT_SUFFIX),
-            result_file_text(group).encode('utf-8'))
-    put(os.path.join(report.root, 'results.csv'), csv_text(report).encode('utf-8'))
-    put(os.path.join(report.root, 'results.md'), markdown_text(report).encode('utf-8'))
+            readable(result_file_text(group)).encode('utf-8'))
+    put(os.path.join(report.root, 'results.csv'), readable(csv_text(report)).encode('utf-8'))
+    put(os.path.join(report.root, 'results.md'), readable(markdown_text(report)).encode('utf-8'))
     for dataset in sorted({group.dataset for group in reported}):
         groups = [group for group in reported if group.dataset == dataset]
         put(os.path.join(report.root, '%s_curves.png' % dataset),
@@ -372,6 +457,10 @@ def parse_args(argv):
                         help='the snapshot folder (train_model.py --log-dir); '
                              'default ./snapshot/')
     parser.add_argument('--log-dir', help='the same as DIR (the original\'s flag)')
+    parser.add_argument('--median', choices=sorted(MEDIAN_RULES), default='run',
+                        help="'run' (default, the original's): the median run's figures; "
+                             "'average': each figure's own median, the mean of the two "
+                             'middle values for an even count')
     parser.add_argument('-f', '--force', action='store_true',
                         help='rewrite every output, also those whose content is unchanged')
     args = parser.parse_args(argv)
@@ -383,32 +472,37 @@ def parse_args(argv):
     return args
 
 
+def say(text):
+    """print, with undecodable file names escaped (never a UnicodeEncodeError)."""
+    print(readable(text))
+
+
 def main(argv=None):
     args = parse_args(argv)
-    report = collect(args.folder)
+    report = collect(args.folder, args.median)
     if not report.configurations:
         for note in report.notes:
-            print('note: ' + note)
-        print('no training logs under %s (expected %s)' % (
+            say('note: ' + note)
+        say('no training logs under %s (expected %s)' % (
             args.folder, os.path.join(args.folder, '<dataset>', '<network>',
                                       '<network>_d<depth>w<widen>_<exp><run>.txt')))
         return 1
     runs = sum(len(group.runs) for group in report.configurations)
-    print('Results under %s: %d configuration%s, %d run%s' % (
+    say('Results under %s: %d configuration%s, %d run%s' % (
         args.folder, len(report.configurations), 's' if len(report.configurations) > 1 else '',
         runs, 's' if runs > 1 else ''))
-    print(textwrap.fill('final test error and accuracy: ' + STATISTICS_RULES, 92))
-    print(table_text(report))
+    say(textwrap.fill('final test error and accuracy: ' + statistics_rules(args.median), 92))
+    say(table_text(report))
     if report.notes:
-        print()
+        say('')
         for note in report.notes:
-            print('note: ' + note)
+            say('note: ' + note)
     outcome = write_outputs(report, args.force)
-    print()
+    say('')
     if outcome['written']:
-        print('wrote: ' + ', '.join(outcome['written']))
+        say('wrote: ' + ', '.join(outcome['written']))
     if outcome['unchanged']:
-        print('unchanged, kept (--force rewrites): ' + ', '.join(outcome['unchanged']))
+        say('unchanged, kept (--force rewrites): ' + ', '.join(outcome['unchanged']))
     return 0
 
 

@@ -31,7 +31,7 @@ import subprocess
 
 from common.errors import ArgumentParser, UserError, run_main
 from data.datasets import DATASETS, dataset_names
-from engine.flags import add_network_args, num_classes_of
+from engine.flags import add_network_args, check_network_size, num_classes_of
 
 FORMATS = ('png', 'svg', 'pdf')
 INSTALL_DOT = 'sudo apt-get install graphviz'
@@ -299,6 +299,9 @@ def make_net(args):
             table = DATASETS[args.dataset]
             num_classes = num_classes_of(args, table)
             image = (table['channels'], table['data_shape'], table['data_shape'])
+            # what train_model.py refuses to train (at its default batch) is not drawn
+            check_network_size(args.depth, args.widen_factor, num_classes,
+                               data_shape=table['data_shape'])
         net = network.get_net(name, num_classes=num_classes, depth=args.depth,
                               widen_factor=args.widen_factor)
     except ValueError as err:

@@ -3,7 +3,10 @@
 The data set table is the scripts' business: they pass the names and the chosen data set's
 entry in, so that the engine never reads it.
 """
+import math
 import os
+import re
+import sys
 
 from common.errors import UserError
 
@@ -158,4 +161,132 @@ def resolve_defaults(args, dataset_spec):
         args.lr_step_epochs = parse_epoch_list(args.lr_steps, '--lr-steps')
     if args.resume and args.load_epoch is not None:
         raise UserError('use either --resume or --load-epoch, not both')
+    check_values(args)
     return args
+
+
+# ---------------------------------------------------------------- value checks
+# Flags argparse accepts but no run can use: refused before anything is built or written,
+# each with one line that says what would work.
+
+MAX_SEED = 2 ** 32 - 1          # numpy's seed range
+MAX_CPU_CONTEXTS = 8            # CPU contexts share one device: they exist to test
+                                # multi-device training, more only slow a run
+KV_STORES = ('device', 'local', 'dist_sync', 'dist_device_sync')
+LAUNCHER_VARIABLES = ('DMLC_ROLE', 'DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT')
+
+# Training memory, estimated before the network is built (CIFAR-style networks, whose
+# activations shrink 4x per group). Measured on the CPU (DFN-MR, widen 1, 32x32, batch 16,
+# peak RSS): depth 110 9 MB, depth 302 28 MB, depth 1002 74 MB per image; parameters
+# 15,550 per unit of depth and widen^2 (d110 w1: 1.71M, d98 w4: 24.15M).
+ACTIVATION_BYTES = 80           # per image, per unit of depth, pixel and widen factor
+PARAMS_PER_DEPTH = 15600        # times widen^2
+PARAM_BYTES = 16                # weight, gradient, momentum and one copy, float32
+EVAL_LAYERS = 4                 # a test batch keeps only a few layers' outputs alive
+MEMORY_LIMIT = 32e9             # resnet d1202 w1 at batch 64 needs about 7 GB
+
+
+def check_values(args):
+    """Refuse values argparse accepts but no run can use (UserError, one line)."""
+    _check_floats(args)
+    if args.rand_seed is not None and not 0 <= args.rand_seed <= MAX_SEED:
+        raise UserError('--rand-seed must be between 0 and %d (got %d); leave it out to '
+                        'draw one' % (MAX_SEED, args.rand_seed))
+    if args.lr_steps is not None:
+        _check_lr_steps(args.lr_steps, args.num_epochs)
+    _check_devices(args)
+    check_exp_name(args.exp_name)
+    if args.data_threads is not None and args.data_threads < 1:
+        raise UserError('--data-threads must be at least 1 (got %d)' % args.data_threads)
+    if args.dataset != 'imagenet':   # the ImageNet networks have a fixed size
+        check_network_size(args.depth, args.widen_factor, args.num_classes, args.batch_size,
+                           args.data_shape)
+        _check_test_batch(args)
+
+
+def _check_floats(args):
+    for flag, value, allowed, rule in (
+            ('--lr', args.lr, lambda v: v > 0, 'positive'),
+            ('--lr-factor', args.lr_factor, lambda v: 0 < v <= 1,
+             'in (0, 1]: the rate is multiplied by it at each step'),
+            ('--momentum', args.momentum, lambda v: 0 <= v < 1, 'in [0, 1)'),
+            ('--wd', args.wd, lambda v: v >= 0, 'at least 0')):
+        if not math.isfinite(value):
+            raise UserError('%s must be a finite number (got %s)' % (flag, value))
+        if not allowed(value):
+            raise UserError('%s must be %s (got %g)' % (flag, rule, value))
+
+
+def _check_lr_steps(text, num_epochs):
+    """As given (parse_epoch_list sorts): increasing positive epochs. Steps after the
+    last epoch are kept for a run trained in parts (--resume with a larger --num-epochs,
+    which must keep the flags), and said."""
+    epochs = [int(x) for x in text.split(',') if x.strip()]
+    if any(b <= a for a, b in zip(epochs, epochs[1:])):
+        raise UserError('--lr-steps=%s must list increasing epochs, each once (the rate '
+                        'drops by --lr-factor at each), e.g. --lr-steps=%d,%d'
+                        % (text, num_epochs // 2, num_epochs * 3 // 4))
+    if epochs and epochs[0] < 1:
+        raise UserError('--lr-steps=%s: epoch %d is before the first step can be (1); the '
+                        'initial rate is --lr' % (text, epochs[0]))
+    later = [str(e) for e in epochs if e > num_epochs]
+    if later:
+        print('notice: --lr-steps %s lie%s after --num-epochs %d: they act only when the run '
+              'is continued with --resume and a larger --num-epochs'
+              % (','.join(later), 's' if len(later) == 1 else '', num_epochs),
+              file=sys.stderr)
+
+
+def _check_devices(args):
+    if args.cpu_contexts > MAX_CPU_CONTEXTS or args.batch_size % args.cpu_contexts:
+        raise UserError('--cpu-contexts must be at most %d and divide --batch-size %d '
+                        '(got %d); they share the CPU and exist to test multi-device training'
+                        % (MAX_CPU_CONTEXTS, args.batch_size, args.cpu_contexts))
+    if args.kv_store == 'dist_async':
+        raise UserError('--kv-store=dist_async is not supported: this port sums the workers\' '
+                        'gradients itself, synchronously; use --kv-store=dist_sync, started '
+                        'through tools/launch.py')
+    if args.kv_store not in KV_STORES:
+        raise UserError('--kv-store=%s is not one of %s' % (args.kv_store, ', '.join(KV_STORES)))
+    missing = [name for name in LAUNCHER_VARIABLES if not os.environ.get(name)]
+    if args.kv_store.startswith('dist') and missing:
+        raise UserError('--kv-store=%s needs the environment of a launcher (%s not set): start '
+                        'the workers with tools/launch.py -n <workers> python <script> ..., or '
+                        'train on one machine with --kv-store=device'
+                        % (args.kv_store, ', '.join(missing)))
+
+
+def check_exp_name(name):
+    """A file-name part: no folder, no '..', nothing a shell or file system mangles."""
+    if not re.fullmatch(r'[\w.+=-]{1,100}', name) or '..' in name:
+        raise UserError('--exp-name=%r must be 1 to 100 letters, digits or . _ - + = '
+                        '(no path separators, no \'..\'): it becomes part of the log\'s '
+                        'file name' % name)
+
+
+def _check_test_batch(args):
+    per_image = ACTIVATION_BYTES * EVAL_LAYERS * args.widen_factor * args.data_shape ** 2
+    if per_image * args.test_batch_size > MEMORY_LIMIT:
+        raise UserError('--test-batch-size %d would need about %.0f GB to evaluate; the limit '
+                        'is %.0f GB' % (args.test_batch_size,
+                                        per_image * args.test_batch_size / 1e9,
+                                        MEMORY_LIMIT / 1e9))
+
+
+def check_network_size(depth, widen, num_classes, batch_size=64, data_shape=32):
+    """Refuse CIFAR-style networks whose training would need more than MEMORY_LIMIT
+    (estimated); the defaults: train_model.py's batch on CIFAR."""
+    for flag, value in (('--depth', depth), ('--widen-factor', widen)):
+        if value < 1:
+            raise UserError('%s must be at least 1 (got %d)' % (flag, value))
+    params = PARAMS_PER_DEPTH * depth * widen ** 2 + 64 * widen * (num_classes or 0)
+    per_image = ACTIVATION_BYTES * depth * widen * data_shape ** 2
+    need = PARAM_BYTES * params + per_image * batch_size
+    if need > MEMORY_LIMIT:
+        raise UserError(
+            '--depth %d --widen-factor %d with %d images of %dx%d per batch would need about '
+            '%.0f GB to train (%.0f MB per image, %.0fM parameters; estimated from depth 1002: '
+            '74 MB per image); the limit is %.0f GB: lower --depth, --widen-factor, '
+            '--batch-size or --data-shape' % (
+                depth, widen, batch_size, data_shape, data_shape, need / 1e9,
+                per_image / 1e6, params / 1e6, MEMORY_LIMIT / 1e9))

@@ -136,10 +136,25 @@ def read_metrics(path):
                 figures = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(figures, dict) and figures.get('val_acc') is not None:
+            if _is_epoch_figures(figures):
                 record = EpochRecord(**{k: v for k, v in figures.items() if k in names})
                 by_epoch[record.epoch] = record
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
+def _is_epoch_figures(figures):
+    """A metrics line a reader can trust: an integer epoch, a test accuracy, and numbers
+    (or nothing) for every figure; an edited or foreign line is skipped like a cut one."""
+    if not isinstance(figures, dict) or figures.get('val_acc') is None:
+        return False
+    if not _is_number(figures.get('epoch'), int):
+        return False
+    return all(value is None or _is_number(value, (int, float))
+               for name, value in figures.items() if name in _FIGURES)
+
+
+def _is_number(value, kinds):
+    return isinstance(value, kinds) and not isinstance(value, bool)
 
 
 @dataclass
@@ -152,6 +167,9 @@ class EpochRecord:
     val_loss: Optional[float] = None
     val_acc: Optional[float] = None
     val_top5: Optional[float] = None
+
+
+_FIGURES = [name for name in EpochRecord.__dataclass_fields__ if name != 'epoch']
 
 
 @dataclass
@@ -344,7 +362,9 @@ def parse_log(path):
     args.update(parse_namespace(next((h for h in head if h.startswith('run settings')), '')))
     config, run_number = _split_run_number(os.path.splitext(os.path.basename(path))[0], args)
     metrics = runfiles.metrics_path(path)
-    if os.path.exists(metrics):   # this port's run: the figures as computed, not as printed
+    # this port's run: the figures as computed, not as printed (a regular file only: a
+    # FIFO of that name would block the reader)
+    if os.path.isfile(metrics):
         records = read_metrics(metrics)
     else:                         # a 2016 log: its lines are all there is
         records = _records_from_lines(per_node)

@@ -45,19 +45,21 @@ def write_port_log(folder, name, final_val_acc, final_train_acc, epochs_done=EPO
         metrics.append(dict(epoch=epoch, train_acc=train_acc, train_loss=1.0 / (epoch + 1),
                             time_cost=61.25, val_loss=1.2 / (epoch + 1), val_acc=val_acc,
                             val_top5=None, lr=0.1))   # rank 0 alone writes them
-    with open(path, 'w') as out:
+    with open(path, 'w', errors='surrogateescape') as out:   # names as the file system has them
         out.write('\n'.join(lines) + '\n')
     for figures in metrics:
         append_metrics(runfiles.metrics_path(path), figures)
     return path
 
 
-def write_2016_log(folder, name, final_val_acc, final_batch_top1, epochs_done=EPOCHS):
+def write_2016_log(folder, name, final_val_acc, final_batch_top1, epochs_done=EPOCHS,
+                   train_accuracy_lines=True):
     """A log of the 2016 code: Python 2 Namespace, multi-line head, no Train-cross-entropy.
 
-    Its callback reset the metric at every batch line, so Train-accuracy covers only the
-    last few batches (here a misleading 0.5); the training accuracy is the running mean of
-    the last batch line, final_batch_top1 percent.
+    The training accuracy is the running mean of the last batch line, final_batch_top1
+    percent. The original's own logs had no Train-accuracy lines (train_accuracy_lines=False);
+    logs of MXNet's stock callback do, and there it covers only the batches after the last
+    batch line (here a misleading 0.5), so a reader must not take it.
     """
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
@@ -84,14 +86,16 @@ def write_2016_log(folder, name, final_val_acc, final_batch_top1, epochs_done=EP
                          'top1: 21.5625(21.5625)' % epoch,
             STAMP_2016 + 'Epoch[%d] Batch [750]\tSpeed: 1301\tloss: 0.5000(%.4f)\t'
                          'top1: 80.0000(%.4f)' % (epoch, 0.9 - 0.1 * epoch, top1),
-            STAMP_2016 + 'Epoch[%d] Resetting Data Iterator' % epoch,
-            STAMP_2016 + 'Epoch[%d] Train-accuracy=0.500000' % epoch,
+            STAMP_2016 + 'Epoch[%d] Resetting Data Iterator' % epoch]
+        if train_accuracy_lines:
+            lines.append(STAMP_2016 + 'Epoch[%d] Train-accuracy=0.500000' % epoch)
+        lines += [
             STAMP_2016 + 'Epoch[%d] Time cost=61.234' % epoch,
             STAMP_2016 + 'Saved checkpoint to "weights/x-%04d.params"' % (epoch + 1),
             STAMP_2016 + 'Epoch[%d] Validation-cross-entropy=%f' % (epoch, 1.0 / (epoch + 1)),
             STAMP_2016 + 'Epoch[%d] Validation-accuracy=%f'
             % (epoch, final_val_acc if last else 0.4 + 0.1 * epoch),
         ]
-    with open(path, 'w') as out:
+    with open(path, 'w', errors='surrogateescape') as out:   # names as the file system has them
         out.write('\n'.join(lines) + '\n')
     return path

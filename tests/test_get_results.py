@@ -43,8 +43,9 @@ def build_snapshot(root):
 CROSS_TEST_ACC = '95.060% (95.017 +/- 0.162, 95.190)'
 CROSS_TEST_ERR = '4.940% (4.983 +/- 0.162, 4.810)'
 CROSS_TRAIN_ACC = '99.900% (99.800 +/- 0.082, 99.900)'
-RESNET_TEST_ACC = '93.350% (93.400 +/- 0.339, 93.900)'   # even count: mean of the middle two
-RESNET_TEST_ERR = '6.650% (6.600 +/- 0.339, 6.100)'
+# even count: the lower middle run's figures (the original's rule), here run 2's
+RESNET_TEST_ACC = '93.200% (93.400 +/- 0.339, 93.900)'
+RESNET_TEST_ERR = '6.800% (6.600 +/- 0.339, 6.100)'
 RESNET_TRAIN_ACC = '98.250% (98.300 +/- 0.526, 98.950)'  # median run = the lower middle one
 
 
@@ -104,7 +105,7 @@ def test_incomplete_runs_reported_and_excluded(snapshot):
             'left out of the statistics') in out
     group = {g.config: g for g in get_results.collect(root).configurations}['cross_d56w1_exp']
     assert [os.path.basename(r.path) for r in group.incomplete] == ['cross_d56w1_exp4.txt']
-    assert len(group.complete) == 3 and group.test_acc.best == pytest.approx(95.19)
+    assert len(group.counted) == 3 and group.test_acc.best == pytest.approx(95.19)
 
 
 def test_configuration_with_only_incomplete_runs(tmp_path):
@@ -159,15 +160,15 @@ def test_csv_and_markdown(snapshot):
     with open(os.path.join(root, 'results.csv')) as stream:
         rows = stream.read().splitlines()
     assert rows[0].split(',') == get_results.CSV_COLUMNS
-    assert rows[1] == ('cifar10,cross,cross_d56w1_exp,56,1,3,1,4,'
+    assert rows[1] == ('cifar10,cross,cross_d56w1_exp,56,1,3,1,0,4,'
                        '95.060,95.017,0.162,95.190,4.940,4.983,0.162,4.810,'
                        '99.900,99.800,0.082,99.900,cifar10/cross/cross_d56w1_exp1.txt')
-    assert rows[2].startswith('cifar10,resnet,resnet_d56w1_exp,56,1,4,0,4,93.350,93.400,')
+    assert rows[2].startswith('cifar10,resnet,resnet_d56w1_exp,56,1,4,0,0,4,93.200,93.400,')
     with open(os.path.join(root, 'results.md')) as stream:
         markdown = stream.read()
-    assert ('| cifar10 | cross | cross_d56w1_exp | 3 | 1 | %s | %s | %s |'
+    assert ('| cifar10 | cross | cross_d56w1_exp | 3 | 1 | 0 | %s | %s | %s |'
             % (CROSS_TEST_ERR, CROSS_TEST_ACC, CROSS_TRAIN_ACC)) in markdown
-    assert ('| cifar10 | resnet | resnet_d56w1_exp | 4 | 0 | %s | %s | %s |'
+    assert ('| cifar10 | resnet | resnet_d56w1_exp | 4 | 0 | 0 | %s | %s | %s |'
             % (RESNET_TEST_ERR, RESNET_TEST_ACC, RESNET_TRAIN_ACC)) in markdown
 
 
@@ -242,5 +243,52 @@ def test_unknown_num_epochs_taken_as_complete_and_said(tmp_path):
     write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt', 0.9, 0.9,
                    num_epochs=None)
     report = get_results.collect(str(tmp_path))
-    assert len(report.configurations[0].complete) == 1
+    assert len(report.configurations[0].counted) == 1
     assert any('--num-epochs not found' in note for note in report.notes)
+
+
+# ---------------------------------------------------------------- the original's statistics
+
+# six runs of the 2016 code (no Train-accuracy lines, as its logs): final test accuracy and
+# the running top-1 of the last epoch's `Batch [750]` line
+RUNS_2016 = [(0.9421, 98.10), (0.9388, 97.90), (0.9450, 98.40), (0.9402, 98.00),
+             (0.9467, 98.60), (0.9395, 97.80)]
+
+
+def test_even_count_of_2016_runs_prints_what_the_original_printed(tmp_path):
+    resnet = str(tmp_path / 'cifar10' / 'resnet')
+    for run, (val, top1) in enumerate(RUNS_2016, 1):
+        write_2016_log(resnet, 'resnet_d56w1_exp%d.txt' % run, val, top1,
+                       train_accuracy_lines=False)
+    # worked by hand: sorted by accuracy 93.88 93.95 94.02 94.21 94.50 94.67; index
+    # (6-1)//2 = 2 is run 4 (94.02), whose [750] line says 98.00
+    original = ('testing:  94.020% (94.205 +/-  0.291, 94.670), '
+                'training: 98.000% (98.133 +/-  0.281, 98.600)')
+    result = run_script(str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(resnet, 'resnet_d56w1_exp_results.txt')) as stream:
+        first = stream.readline()
+    ours = first[first.index('testing:'):first.index(', median run')]
+    assert ' '.join(ours.split()) == ' '.join(original.split())   # the original padded %6.3f
+    assert first.rstrip().endswith('median run: resnet_d56w1_exp4.txt')
+
+
+def test_median_average_is_the_mean_of_the_middle_two(tmp_path):
+    resnet = str(tmp_path / 'cifar10' / 'resnet')
+    for run, (val, top1) in enumerate(RUNS_2016, 1):
+        write_2016_log(resnet, 'resnet_d56w1_exp%d.txt' % run, val, top1,
+                       train_accuracy_lines=False)
+    group = get_results.collect(str(tmp_path), median_rule='average').configurations[0]
+    assert group.test_acc.median == pytest.approx((94.02 + 94.21) / 2)
+    assert group.test_err.median == pytest.approx(100 - (94.02 + 94.21) / 2)
+    assert group.train_acc.median == pytest.approx((98.00 + 98.10) / 2)
+    assert os.path.basename(group.median_run.path) == 'resnet_d56w1_exp4.txt'   # the curve's
+    result = run_script(str(tmp_path), '--median', 'average')
+    assert result.returncode == 0 and '94.115% (94.205 +/- 0.291, 94.670)' in result.stdout
+    assert '--median average' in ' '.join(result.stdout.split())
+
+
+def test_help_states_both_median_rules():
+    text = ' '.join(run_script('--help').stdout.split())
+    assert '(n-1)//2' in text and 'lower middle run' in text
+    assert 'mean of the two middle values' in text

@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
+from engine.flags import check_network_size  # noqa: E402
 from inference import cli  # noqa: E402
 
 
@@ -48,6 +49,13 @@ def network_of(args):
     if args.dataset not in DATASETS:
         raise UserError('--dataset %s is not one of %s' % (args.dataset, ', '.join(DATASETS)))
     spec = DATASETS[args.dataset]
+    try:
+        canonical = network.resolve_name(args.network)
+    except ValueError as err:
+        raise UserError(str(err))
+    if not network.SPECS[canonical].input_shape:
+        check_network_size(args.depth, args.widen_factor, spec['num_classes'],
+                           data_shape=spec['data_shape'])   # what train_model.py refuses
     flags = dict(network=args.network, depth=args.depth, widen_factor=args.widen_factor,
                  num_classes=spec['num_classes'], dataset=args.dataset,
                  data_shape=spec['data_shape'])

@@ -34,6 +34,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
+from engine.flags import check_network_size  # noqa: E402
 from engine.logs import parse_namespace  # noqa: E402
 from data.datasets import DATASETS, dataset_names  # noqa: E402
 
@@ -109,6 +110,8 @@ def configurations(args):
 def build(name, depth, widen, num_classes):
     import network
     try:
+        if not network.SPECS[network.resolve_name(name)].input_shape:
+            check_network_size(depth, widen, num_classes)   # what train_model.py refuses
         return network.get_net(name, num_classes=num_classes, depth=depth,
                                widen_factor=widen)
     except ValueError as err:

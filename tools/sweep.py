@@ -32,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
+from engine.flags import check_exp_name  # noqa: E402
 import sweep_state  # noqa: E402
 from sweep_state import Point, SweepLock, read_run  # noqa: E402
 
@@ -116,8 +117,7 @@ def parse_args(argv):
     if bad:
         raise UserError('--networks: %r is not a network name (see show_model.py --help)'
                         % bad[0])
-    if '/' in args.exp_name or not args.exp_name:
-        raise UserError('--exp-name %r: give a name without a path separator' % args.exp_name)
+    check_exp_name(args.exp_name)   # as train_model.py would, before any run starts
     for token in args.train_args:
         name = token.split('=', 1)[0]
         clash = [flag for flag in RESERVED_FLAGS if len(name) > 3 and flag.startswith(name)]
