@@ -10,15 +10,31 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
+def rounded_mean(mean):
+    """The mean colour as whole pixel values (round half up): the original's fill colour."""
+    return np.floor(np.asarray(mean, np.float64) + 0.5)
+
+
 def padding_fill(mean, std):
-    """Per channel, the normalised value of the rounded mean colour (round half up).
+    """Per channel, the normalised value of the rounded mean colour.
 
     Computed in float32 as ImageRecordIter normalises, (pixel - mean) * (1 / std), so the
     padding equals a decoded pixel of that colour bit for bit.
     """
     mean = np.asarray(mean, np.float32)
-    rounded = np.floor(np.asarray(mean, np.float64) + 0.5).astype(np.float32)
+    rounded = rounded_mean(mean.astype(np.float64)).astype(np.float32)
     return (rounded - mean) * (np.float32(1) / np.asarray(std, np.float32))
+
+
+def nearest_grey(mean, std):
+    """The grey level (0..255) whose normalised value is nearest the rounded mean colour's.
+
+    Stock MXNet 1.9.1 fills the borders of its scale/aspect warp with one value for all
+    channels, where the original's build filled each channel with its own (rounded mean).
+    Least squares over the normalised channels: the mean weighted by 1 / std**2.
+    """
+    weights = 1 / np.asarray(std, np.float64) ** 2
+    return int(np.floor(np.sum(weights * rounded_mean(mean)) / np.sum(weights) + 0.5))
 
 
 class CropMirror:

@@ -20,7 +20,7 @@ import mxnet as mx
 import numpy as np
 
 from common.errors import UserError
-from data.augment import CropMirror, centre_crop, padding_fill
+from data.augment import CropMirror, centre_crop, nearest_grey, padding_fill
 from data.datasets import DATASETS
 from data.meta import META_NAME, check_describes, read_meta
 from data.recordset import RecordFile
@@ -28,11 +28,23 @@ from data.recordset import RecordFile
 # The original's aug type 1 pads every side by 4 pixels.
 PAD = 4
 
-# docs/training.md: a 480-pixel short side becomes 256..480, aspect jitter, 224 crop, mirror, HSL.
-IMAGENET_TRAIN_AUGMENT = dict(rand_crop=True, rand_mirror=True, min_random_scale=0.533,
-                              max_random_scale=1.0, min_img_size=256, max_aspect_ratio=0.25,
+# The original's ImageNet options (its train_imagenet.py; docs/training.md): a 480-pixel short
+# side scaled by 0.533 becomes 255.84, which min_img_size lifts to a 256-pixel canvas. Its
+# warp fills borders with the rounded mean 123/113/99; 1.9.1 has one fill value for all
+# channels, so the nearest grey (112) stands in, not 1.9.1's default white. inter_method 9
+# picks area for shrinking, which OpenCV's warpAffine (both then and now) does as bilinear.
+IMAGENET_COMMON = dict(min_random_scale=0.533, min_img_size=256, inter_method=9,
+                       fill_value=nearest_grey(DATASETS['imagenet']['mean'],
+                                               DATASETS['imagenet']['std']))
+# Training: short side 256..480, aspect jitter, random 224 crop, mirror, HSL jitter.
+IMAGENET_TRAIN_AUGMENT = dict(IMAGENET_COMMON, rand_crop=True, rand_mirror=True,
+                              max_random_scale=1.0, max_aspect_ratio=0.25,
                               random_h=36, random_s=50, random_l=50)
-IMAGENET_VAL_AUGMENT = dict(min_random_scale=0.533, max_random_scale=0.533)
+# Aug type 0 drops only the jitter: the original still cropped at random and mirrored.
+IMAGENET_TRAIN_NO_JITTER = dict(IMAGENET_COMMON, rand_crop=True, rand_mirror=True,
+                                max_random_scale=0.533)
+# Validation: short side 256, centre crop.
+IMAGENET_VAL_AUGMENT = dict(IMAGENET_COMMON, max_random_scale=0.533)
 
 
 def _record_iter_options():
@@ -289,7 +301,8 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
     """(train_it, val_it) over `data_dir`/`train_rec` and `val_rec` (defaults: the table's).
 
     aug_type: 0 none, 1 pad 4 + random crop + mirror, 2 random crop + mirror (default: the
-    data set's). data_shape: the square side the network sees (default: the data set's).
+    data set's); ImageNet: 0 random crop + mirror at one scale, 1 and 2 add scale, aspect
+    and HSL jitter. data_shape: the square side the network sees (default: the data set's).
     threads: decoding threads (default: default_threads(dataset)).
     """
     if dataset not in DATASETS:
@@ -331,7 +344,7 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
     parts = dict(num_parts=num_parts, part_index=part_index)
     if dataset == 'imagenet':
         options['data_shape'] = (3, size, size)
-        train_augment = IMAGENET_TRAIN_AUGMENT if aug_type else IMAGENET_VAL_AUGMENT
+        train_augment = IMAGENET_TRAIN_AUGMENT if aug_type else IMAGENET_TRAIN_NO_JITTER
         return (TrainIterator(train, options, batch_size, seed=seed,
                               reader_augment=train_augment, **parts),
                 ValIterator(val, options, test_batch_size,
