@@ -14,7 +14,7 @@ import re
 
 from common.atomic import atomic_write
 from common.errors import UserError
-from engine.ndfile import load_nd_dict
+from engine.ndfile import load_nd_dict, save_nd_dict
 
 STATE_VERSION = 1
 PICKLE_START = b'\x80'   # every pickle of protocol 2 or later begins with this byte
@@ -45,19 +45,25 @@ def optimizer_file(prefix, epoch):
 
 def save_checkpoint(prefix, epoch, net, trainer, meta):
     """Epoch `epoch` = that many epochs done. A failed write raises WriteFailed."""
-    import mxnet as mx
     states, counts = optimizer_states(trainer)
     state = dict(meta, version=STATE_VERSION, epoch=epoch, optimizer_update_counts=counts,
                  omp_num_threads=os.environ.get('OMP_NUM_THREADS'))
     text = json.dumps(state, sort_keys=True, default=str)
-    writes = [(params_file(prefix, epoch), net.save_parameters),
-              (optimizer_file(prefix, epoch), lambda temp: mx.nd.save(temp, states)),
+    weights = weights_of(net)
+    writes = [(params_file(prefix, epoch), lambda temp: save_nd_dict(temp, weights)),
+              (optimizer_file(prefix, epoch), lambda temp: save_nd_dict(temp, states)),
               (state_file(prefix, epoch), lambda temp: _write_text(temp, text))]
     for path, write in writes:
         try:
             atomic_write(path, write)
-        except (OSError, mx.base.MXNetError) as err:
+        except OSError as err:
             raise WriteFailed(path, err)
+
+
+def weights_of(net):
+    """What net.save_parameters(path) writes: every parameter by its structural name,
+    averaged over the devices onto the CPU."""
+    return {name: param._reduce() for name, param in net._collect_params_with_prefix().items()}
 
 
 def _write_text(path, text):

@@ -86,6 +86,7 @@ def train(args, net, data_loader, input_shape, top5=False):
     except checkpoint.WriteFailed as err:
         raise _stopped(session.logger, err, session.last_checkpoint)
     finally:
+        logs.close_log_file(session.logger)
         session.files.release()
     return dict(result or {}, log_path=session.files.log_path,
                 weights_prefix=session.files.prefix)
@@ -156,6 +157,7 @@ def setup(args, net, data_loader, input_shape, top5):
         _prepare_net(session, kv, input_shape)
         _open_log(session)
     except BaseException as err:
+        files.abandon()
         files.release()
         if isinstance(err, checkpoint.WriteFailed):
             raise _stopped(logger, err, session_checkpoint(files))

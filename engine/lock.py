@@ -9,6 +9,7 @@ import fcntl
 import os
 
 from common.errors import UserError
+from engine.checkpoint import WriteFailed
 
 
 def lock_path(log_path):
@@ -17,59 +18,56 @@ def lock_path(log_path):
 
 class RunLock:
     """Held from acquire() to release(); acquire() raises UserError when another live
-    process holds the run."""
+    process holds the run, WriteFailed when the lock file cannot be written."""
 
     def __init__(self, log_path):
         self.path = lock_path(log_path)
         self.log_path = log_path
-        self.handle = None
+        self.fd = None
         self.previous_owner = None   # pid of a dead owner whose lock was taken over
 
     def acquire(self):
-        while self.handle is None:
-            handle = self._open()
+        while self.fd is None:
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                raise WriteFailed(self.path, err)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                owner = _read_pid(handle)
-                handle.close()
+                owner = _read_pid(fd)
+                os.close(fd)
                 raise UserError('the run %s is in use by another process (pid %s, lock %s); '
                                 'wait for it to end or stop it' % (
                                     self.log_path, owner or 'unknown', self.path))
-            if not _same_file(handle, self.path):   # removed by its owner meanwhile
-                handle.close()
+            if not _same_file(fd, self.path):   # removed by its owner meanwhile
+                os.close(fd)
                 continue
-            self.previous_owner = _read_pid(handle)
-            self._write_pid(handle)
-            self.handle = handle
+            self.previous_owner = _read_pid(fd)
+            self._write_pid(fd)
+            self.fd = fd
         return self
 
-    def _open(self):
-        try:
-            return open(self.path, 'a+')
-        except OSError as err:
-            raise UserError('cannot create the lock file %s (%s)' % (self.path, err.strerror))
-
-    def _write_pid(self, handle):
-        try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write('%d\n' % os.getpid())
-            handle.flush()
+    def _write_pid(self, fd):
+        try:   # unbuffered: nothing is left to fail when the file is closed
+            os.ftruncate(fd, 0)
+            text = b'%d\n' % os.getpid()
+            if os.pwrite(fd, text, 0) != len(text):
+                raise OSError(28, os.strerror(28))
         except OSError as err:   # a full disk: leave no empty lock file behind
             os.remove(self.path)
-            handle.close()
-            raise UserError('cannot write the lock file %s (%s)' % (self.path, err.strerror))
+            os.close(fd)
+            raise WriteFailed(self.path, err)
 
     def release(self):
-        if self.handle is None:
+        if self.fd is None:
             return
         try:
             os.remove(self.path)   # before unlocking: nobody can lock a file still named
         except OSError:
             pass
-        self.handle.close()        # closing drops the flock
-        self.handle = None
+        os.close(self.fd)          # closing drops the flock
+        self.fd = None
 
     def __enter__(self):
         return self.acquire()
@@ -78,17 +76,16 @@ class RunLock:
         self.release()
 
 
-def _read_pid(handle):
+def _read_pid(fd):
     try:
-        handle.seek(0)
-        text = handle.read().strip()
+        text = os.pread(fd, 32, 0).strip()
     except OSError:
         return None
     return int(text) if text.isdigit() else None
 
 
-def _same_file(handle, path):
+def _same_file(fd, path):
     try:
-        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
     except OSError:
         return False

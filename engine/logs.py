@@ -43,7 +43,8 @@ def setup_logger(log_path, rank, num_workers, hold=False):
     """Log lines in LOG_FORMAT, to the log file (rank 0) and to stderr.
 
     hold: the run has no log yet (it claims one only once its checkpoint has loaded): the
-    lines wait until attach_log_file(), so that nothing of a failed start reads as a run.
+    lines wait until attach_log_file(), so that nothing of a failed start reads as a run
+    and a failed start prints its one error line alone.
     """
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.INFO)
@@ -53,11 +54,12 @@ def setup_logger(log_path, rank, num_workers, hold=False):
         handler.close()
     prefix = log_prefix(rank, num_workers)
     formatter = logging.Formatter(LOG_FORMAT.replace('%(message)s', prefix + '%(message)s'))
-    handlers = [logging.StreamHandler(sys.stderr)]
-    if log_path is not None:
-        handlers.append(_RunLogHandler(log_path))
-    elif hold:
-        handlers.append(_HeldLines())
+    if hold:
+        handlers = [_HeldLines()]
+    else:
+        handlers = [logging.StreamHandler(sys.stderr)]
+        if log_path is not None:
+            handlers.append(_RunLogHandler(log_path))
     for handler in handlers:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
@@ -73,7 +75,6 @@ class _RunLogHandler(logging.FileHandler):
             super().__init__(path, mode='a')
         except OSError as err:
             raise WriteFailed(path, err)
-        self.held = []
 
     def handleError(self, record):
         err = sys.exc_info()[1]
@@ -98,23 +99,21 @@ class _HeldLines(logging.Handler):
 
 
 def attach_log_file(logger, log_path):
-    """Start writing the lines to the run's (now claimed) log; the lines held so far wait
-    for write_held_lines(), after the head."""
-    held = [h for h in logger.handlers if isinstance(h, _HeldLines)]
-    handler = _RunLogHandler(log_path)
-    handler.setFormatter(logger.handlers[0].formatter)
-    for old in held:
-        logger.removeHandler(old)
-        handler.held += old.records
-    logger.addHandler(handler)
+    """Start writing the lines to stderr and the run's (now claimed) log; the lines held
+    so far wait for write_held_lines(), after the head."""
+    for held in [h for h in logger.handlers if isinstance(h, _HeldLines)]:
+        logger.removeHandler(held)
+        for handler in (logging.StreamHandler(sys.stderr), _RunLogHandler(log_path)):
+            handler.setFormatter(held.formatter)
+            handler.held = held.records
+            logger.addHandler(handler)
 
 
 def write_held_lines(logger):
     for handler in logger.handlers:
-        if isinstance(handler, _RunLogHandler):
-            records, handler.held = handler.held, []
-            for record in records:
-                handler.handle(record)
+        records, handler.held = getattr(handler, 'held', []), []
+        for record in records:
+            handler.handle(record)
 
 
 def close_log_file(logger):

@@ -126,6 +126,7 @@ class RunFiles:
         self.start_epoch = 0
         self.state = None                  # the checked state of the source checkpoint
         self.run_lock = None
+        self.claimed = False               # this process created the log
         if resume:
             self._find_latest()
         elif load_epoch is not None:
@@ -147,9 +148,18 @@ class RunFiles:
         own, locked by lock() already."""
         if self.log_path is None and self.rank == 0:
             self.log_path = claim_log_path(self.folder, self.stem)
+            self.claimed = True
         if self.prefix is None and self.log_path is not None:
             self.prefix = weights_prefix(self.log_path)
         self.lock()
+
+    def abandon(self):
+        """A new run that failed to start (a full disk): remove the log it claimed, which
+        holds at most its head, so that nothing of it reads as a run."""
+        if self.claimed:
+            for path in (self.log_path, self.metrics_path):
+                if os.path.exists(path):
+                    os.remove(path)
 
     def lock(self):
         """Rank 0 holds its run from here to release(): a second process gets an error."""

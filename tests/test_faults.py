@@ -18,7 +18,7 @@ import network
 import train_model
 from common.errors import UserError
 from data.synthetic import write_record_dataset
-from engine import checkpoint, logs, runfiles
+from engine import checkpoint, logs, ndfile, runfiles
 from engine.lock import RunLock, lock_path
 from helpers import assert_one_line_error
 from test_training import _slice
@@ -192,7 +192,8 @@ def test_a_resume_under_another_thread_count_says_so_in_the_log(resumed):
     (('--lr', '0.5', '--momentum', '0.8'), ['--lr 0.1 -> 0.5', '--momentum 0.9 -> 0.8']),
     (('--lr-steps', '2'), ['--lr-steps 1 -> 2']),
     (('--wd', '0.001', '--rand-seed', '8'), ['--wd 0.0001 -> 0.001', '--rand-seed 7 -> 8']),
-    (('--aug-type', '1'), ['--aug-type 0 -> 1']),
+    (('--data-shape', '32', '--test-batch-size', '20'),
+     ['--data-shape 28 -> 32', '--test-batch-size 50 -> 20']),
 ])
 def test_resume_with_other_training_flags_is_refused(tiny_data, run_copy, changed, named):
     log_dir = run_copy[0]
@@ -207,6 +208,15 @@ def test_resume_with_other_training_flags_is_refused(tiny_data, run_copy, change
 
 
 # ---------------------------------------------------------------- 2. checkpoints
+
+def test_checkpoint_weights_are_byte_for_byte_what_mxnet_writes(tmp_path):
+    net = network.get_net('cross', num_classes=10, depth=14, widen_factor=1)
+    net.initialize(network.original_initializer(), ctx=[mx.cpu(0), mx.cpu(1)])
+    net(mx.nd.zeros((1, 1, 28, 28)))
+    net.save_parameters(str(tmp_path / 'mxnet.params'))
+    ndfile.save_nd_dict(str(tmp_path / 'ours.params'), checkpoint.weights_of(net))
+    assert (tmp_path / 'ours.params').read_bytes() == (tmp_path / 'mxnet.params').read_bytes()
+
 
 def test_checkpoint_state_is_json_and_an_old_pickle_is_never_unpickled(tiny_data, run_copy,
                                                                        tmp_path):
@@ -319,7 +329,7 @@ def small_disk(tmp_path):
     if proc.returncode != 0:
         pytest.skip('cannot mount a tmpfs here: %s' % proc.stderr.decode().strip())
     yield folder
-    subprocess.run(['umount', str(folder)], check=True)
+    subprocess.run(['umount', '--lazy', str(folder)], check=True)
 
 
 def fill(folder, leave=0):
@@ -338,9 +348,11 @@ def fill(folder, leave=0):
 def test_a_full_disk_from_the_start_is_one_line(tiny_data, small_disk):
     fill(small_disk)
     proc = run_script(tiny_data, small_disk, '--num-epochs', '1')
-    assert_one_line_error(proc, 'cannot write %s' % (small_disk / LOG),
-                          'No space left on device', 'no checkpoint was saved yet')
+    run = os.path.splitext(str(small_disk / LOG))[0]   # its lock or log, whichever first
+    assert_one_line_error(proc, 'cannot write %s.' % run, 'No space left on device',
+                          'no checkpoint was saved yet')
     assert 'Logging error' not in proc.stderr
+    assert sorted(snapshot(small_disk)) == ['filler']   # nothing that reads as a run
 
 
 def test_a_failed_checkpoint_write_stops_and_keeps_the_earlier_ones(tiny_data, small_disk):
