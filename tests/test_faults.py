@@ -1,6 +1,6 @@
 """What a harsh user breaks: run bookkeeping, damaged checkpoints, a full disk (issue 8).
 
-One tiny run (cross d14, 256 Fashion-MNIST images, 2 epochs, a checkpoint after each) is
+One tiny run (cross d14, 128 Fashion-MNIST images, 2 epochs, a checkpoint after each) is
 trained once; every test works on its own copy of it.
 """
 import errno
@@ -31,7 +31,7 @@ LOG = os.path.join('fashion-mnist', 'cross', 'cross_d14w1_exp1.txt')
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
     out = str(tmp_path_factory.mktemp('fashion-tiny'))
-    write_record_dataset(out, 'fashion-mnist', _slice('train', 256), _slice('t10k', 100))
+    write_record_dataset(out, 'fashion-mnist', _slice('train', 128), _slice('t10k', 50))
     return out
 
 
@@ -355,9 +355,19 @@ def test_a_full_disk_from_the_start_is_one_line(tiny_data, small_disk):
     assert sorted(snapshot(small_disk)) == ['filler']   # nothing that reads as a run
 
 
-def test_a_failed_checkpoint_write_stops_and_keeps_the_earlier_ones(tiny_data, small_disk):
-    train(tiny_data, small_disk, '--num-epochs', '1', *STEPS)
-    prefix = runfiles.weights_prefix(str(small_disk / LOG))
+def copy_first_epoch(trained, disk):
+    """The trained run as it was after its first epoch's checkpoint, onto `disk`."""
+    shutil.copytree(trained, disk, dirs_exist_ok=True)
+    prefix = runfiles.weights_prefix(str(disk / LOG))
+    for path in (checkpoint.params_file(prefix, 2), checkpoint.optimizer_file(prefix, 2),
+                 checkpoint.state_file(prefix, 2)):
+        os.remove(path)
+    return prefix
+
+
+def test_a_failed_checkpoint_write_stops_and_keeps_the_earlier_ones(tiny_data, trained,
+                                                                    small_disk):
+    prefix = copy_first_epoch(trained, small_disk)
     kept = snapshot(small_disk)
     fill(small_disk, leave=64 * 1024)   # room for the log lines, none for the weights
     with pytest.raises(UserError) as err:
@@ -370,14 +380,15 @@ def test_a_failed_checkpoint_write_stops_and_keeps_the_earlier_ones(tiny_data, s
         assert now[name].startswith(data), name
     assert sorted(now) == sorted(kept) + ['filler']   # no half-written or scratch files
     assert checkpoint.checkpoint_epochs(prefix) == [1]
-    assert [r.epoch for r in logs.parse_log(str(small_disk / LOG)).records] == [0, 1]
+    with open(str(small_disk / LOG)) as handle:
+        assert 'Epoch[1] Validation-accuracy=' in handle.read().split('resuming from')[-1]
 
 
-def test_resume_on_a_full_disk_is_one_line(tiny_data, small_disk):
-    train(tiny_data, small_disk, '--num-epochs', '1', *STEPS)
+def test_resume_on_a_full_disk_is_one_line(tiny_data, trained, small_disk):
+    copy_first_epoch(trained, small_disk)
     fill(small_disk)
     kept = snapshot(small_disk)
     proc = run_script(tiny_data, small_disk, '--num-epochs', '2', '--resume', *STEPS)
-    assert_one_line_error(proc, 'No space left on device')
+    assert_one_line_error(proc, 'No space left on device', 'the last good checkpoint is')
     assert 'Logging error' not in proc.stderr
     assert snapshot(small_disk) == kept
