@@ -107,6 +107,44 @@ class Graph(object):
         return len({find(n) for n in parent})
 
 
+def _kept_nodes(nodes, users, sum_users, merge_sums):
+    """Index -> what each kept node is and how it is labelled (build_graph's rules)."""
+    info = {}
+    numbers = {}   # main-path weights, numbered by first use in topological order
+    for i, node in enumerate(nodes):
+        op = node['op']
+        if op == 'null' and node['name'] == 'data':
+            info[i] = dict(kind='input', label='Input', color=None)
+        elif op == 'Convolution':
+            info[i] = _conv_info(nodes, node, numbers)
+        elif op == 'FullyConnected':
+            info[i] = dict(kind='box', label='FC', color=FC_COLOR, role='fc')
+        elif op in SUM_OPS:
+            if not (merge_sums and users[i] == 1 and sum_users[i] == 1):
+                info[i] = dict(kind='sum', label='+', color='white')
+        elif op in CONCAT_OPS:
+            info[i] = dict(kind='concat', label='||', color='white')
+    return info
+
+
+def _conv_info(nodes, node, numbers):
+    """A convolution's box: its label and colour from its weight's name."""
+    weight = nodes[node['inputs'][1][0]]['name'] if len(node['inputs']) > 1 else node['name']
+    role = conv_role(weight)
+    group = group_of(weight)
+    color = GROUP_COLORS[(group - 1) % len(GROUP_COLORS)] if group else OTHER_COLOR
+    if role == 'stem':
+        label, color = 'C00', STEM_COLOR
+    elif role in ('short', 'line'):
+        label = 'C'
+    elif role == 'left':
+        label = 'L%02d' % (group or 0)
+    else:
+        numbers.setdefault(weight, len(numbers) + 1)
+        label = 'R%02d' % numbers[weight]
+    return dict(kind='box', label=label, color=color, role=role, weight=weight)
+
+
 def build_graph(symbol_json, merge_sums=True):
     """The drawn graph of a symbol given as JSON text or the parsed dict.
 
@@ -134,37 +172,7 @@ def build_graph(symbol_json, merge_sums=True):
     for h in heads:
         users[h] += 1
 
-    # What each kept node is and how it is labelled. Main-path convolutions are numbered
-    # by the first use of their weight in the symbol's topological order.
-    info = {}
-    numbers = {}
-    for i, node in enumerate(nodes):
-        op = node['op']
-        if op == 'null' and node['name'] == 'data':
-            info[i] = dict(kind='input', label='Input', color=None)
-        elif op == 'Convolution':
-            weight = nodes[node['inputs'][1][0]]['name'] if len(node['inputs']) > 1 \
-                else node['name']
-            role = conv_role(weight)
-            group = group_of(weight)
-            color = GROUP_COLORS[(group - 1) % len(GROUP_COLORS)] if group else OTHER_COLOR
-            if role == 'stem':
-                label, color = 'C00', STEM_COLOR
-            elif role in ('short', 'line'):
-                label = 'C'
-            elif role == 'left':
-                label = 'L%02d' % (group or 0)
-            else:
-                numbers.setdefault(weight, len(numbers) + 1)
-                label = 'R%02d' % numbers[weight]
-            info[i] = dict(kind='box', label=label, color=color, role=role, weight=weight)
-        elif op == 'FullyConnected':
-            info[i] = dict(kind='box', label='FC', color=FC_COLOR, role='fc')
-        elif op in SUM_OPS:
-            if not (merge_sums and users[i] == 1 and sum_users[i] == 1):
-                info[i] = dict(kind='sum', label='+', color='white')
-        elif op in CONCAT_OPS:
-            info[i] = dict(kind='concat', label='||', color='white')
+    info = _kept_nodes(nodes, users, sum_users, merge_sums)
 
     # Kept nodes that feed each kept node, through the dropped ones (repeats kept).
     memo = {}
@@ -177,17 +185,22 @@ def build_graph(symbol_json, merge_sums=True):
             memo[i] = found
         return memo[i]
 
-    def ancestry(starts):
-        seen, stack = set(), list(starts)
-        while stack:
-            k = stack.pop()
-            if k not in seen:
-                seen.add(k)
-                stack.extend(sources(k))
-        return seen
+    return _assemble(info, heads, sources)
 
-    # One copy of the drawing per output when there are several (the ensemble's columns);
-    # the input node is drawn once, above everything.
+
+def _ancestry(starts, sources):
+    seen, stack = set(), list(starts)
+    while stack:
+        k = stack.pop()
+        if k not in seen:
+            seen.add(k)
+            stack.extend(sources(k))
+    return seen
+
+
+def _assemble(info, heads, sources):
+    """One copy of the drawing per output when there are several (the ensemble's columns);
+    the input node is drawn once, above everything."""
     head_kept = [[h] if h in info else sources(h) for h in heads]
     tags = [''] if len(heads) == 1 else ['o%d_' % n for n in range(len(heads))]
     graph = Graph()
@@ -195,7 +208,7 @@ def build_graph(symbol_json, merge_sums=True):
         if info[i]['kind'] == 'input':
             graph.add_node('n%d' % i, **info[i])
     for tag, kept in zip(tags, head_kept):
-        for i in sorted(ancestry(kept)):
+        for i in sorted(_ancestry(kept, sources)):
             if info[i]['kind'] == 'input':
                 continue
             graph.add_node('%sn%d' % (tag, i), **info[i])

@@ -41,7 +41,8 @@ def parse(argv=None):
                         % (args.network, ', '.join(sorted(nets))))
     # The log name carries the paper's depth of the network (DFN-MR-50, ResNet-98).
     args.depth = args.depth or nets[args.network].paper_depth
-    return flags.resolve_defaults(args, DATASETS[args.dataset])
+    return train_model.resolve_num_examples(
+        flags.resolve_defaults(args, DATASETS[args.dataset]))
 
 
 def main(argv=None):

@@ -8,6 +8,7 @@ As MXNet's image-classification examples: this script reads the flags, builds th
 and says how to make the iterators; the engine (engine/fit.py) trains.
 """
 import argparse
+import os
 
 from common.errors import ArgumentParser, UserError, run_main
 from data.datasets import DATASETS, dataset_names
@@ -31,10 +32,29 @@ def add_all_args(parser, **network_defaults):
     flags.add_log_args(parser)
 
 
+# The data sets of the original, whose --num-examples presets the port keeps.
+ORIGINAL_DATASETS = ('cifar10', 'cifar100', 'svhn', 'imagenet')
+
+
 def parse(argv=None):
     """The flags with every per-dataset default filled in, checked."""
     args = build_parser().parse_args(argv)
-    return flags.resolve_defaults(args, DATASETS[args.dataset])
+    return resolve_num_examples(flags.resolve_defaults(args, DATASETS[args.dataset]))
+
+
+def resolve_num_examples(args):
+    """--num-examples: as given, else the original's preset, else (Fashion-MNIST, which the
+    original did not have) the number of training records. Missing records stay unknown
+    here: the data loader says what is missing."""
+    if args.num_examples is None:
+        if args.dataset in ORIGINAL_DATASETS:
+            args.num_examples = DATASETS[args.dataset]['num_examples']
+        else:
+            path = os.path.join(args.data_dir, args.train_dataset)
+            if os.path.isfile(path):
+                from data.recordfile import read_offsets
+                args.num_examples = len(read_offsets(path))
+    return args
 
 
 def build_net(args):

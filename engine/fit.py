@@ -31,9 +31,10 @@ from engine import checkpoint, logs, runfiles
 from engine.devices import contexts_from_args
 from engine.dist import DistSync
 from engine.evaluate import evaluate
+from engine.loss import training_loss
 from engine.meter import EpochMeter, means
 from engine.optim import OriginalNAG
-from engine.schedule import StepSchedule
+from engine.schedule import StepSchedule, epoch_size
 
 
 class NonFiniteLoss(UserError):
@@ -150,7 +151,7 @@ def setup(args, net, data_loader, input_shape, top5):
             logger.info('worker %d of %d: training on part %d of %d, %d images; %d test '
                         'images', rank, num_workers, rank + 1, num_workers,
                         train_it.num_examples, val_it.num_examples)
-        schedule = StepSchedule(args.lr, args.lr_factor, args.lr_step_epochs, len(train_it))
+        schedule = schedule_of(args, num_workers)
         session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
                           files=files, logger=logger, train_it=train_it, val_it=val_it,
                           schedule=schedule, top5=top5, rank=rank, num_workers=num_workers)
@@ -164,6 +165,15 @@ def setup(args, net, data_loader, input_shape, top5):
         logs.close_log_file(logger)
         raise
     return session
+
+
+def schedule_of(args, num_workers):
+    """The learning rate of every batch: steps after floor(N / (B * workers)) batches per
+    epoch (N = --num-examples), as the original and MXNet's examples count them."""
+    if args.num_examples is None:
+        raise UserError('--num-examples is unknown: pass the number of training images')
+    return StepSchedule(args.lr, args.lr_factor, args.lr_step_epochs,
+                        epoch_size(args.num_examples, args.batch_size, num_workers))
 
 
 def session_checkpoint(files):
@@ -294,8 +304,8 @@ def _train_step(session, data, label, meter):
     ys = gluon.utils.split_and_load(label, session.contexts)
     with autograd.record():
         outs = [session.net(x) for x in xs]
-        losses = [_loss(out, y) for out, y in zip(outs, ys)]
-    autograd.backward(losses)
+        pairs = [training_loss(out, y, session.args.ensemble_loss) for out, y in zip(outs, ys)]
+    autograd.backward([objective for objective, _ in pairs])
     global_batch = session.args.batch_size * session.num_workers
     if session.sync is not None:
         session.sync.allreduce_grads()
@@ -303,18 +313,8 @@ def _train_step(session, data, label, meter):
     else:
         session.trainer.step(global_batch)
     session.num_update += 1
-    meter.add(losses, [network.mean_prediction(o) for o in outs], ys)
-
-
-_CROSS_ENTROPY = gluon.loss.SoftmaxCrossEntropyLoss()
-
-
-def _loss(out, label):
-    """Cross-entropy; the ensemble's components each learn, their losses averaged."""
-    outs = network.outputs_of(out)
-    if len(outs) == 1:
-        return _CROSS_ENTROPY(outs[0], label)
-    return mx.nd.add_n(*[_CROSS_ENTROPY(o, label) for o in outs]) / len(outs)
+    meter.add([reported for _, reported in pairs],
+              [network.mean_prediction(o) for o in outs], ys)
 
 
 def _log_window(session, meter, epoch, batch, speed):

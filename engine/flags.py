@@ -36,7 +36,12 @@ def add_data_args(parser):
     group.add_argument('--train-dataset', default='train.rec', help='training records')
     group.add_argument('--val-dataset', default='test.rec', help='test records')
     group.add_argument('--num-examples', type=int, default=None,
-                       help='training images (informational; the records decide)')
+                       help='training images N; sets where the learning rate steps, as the '
+                            'original: an epoch of the schedule is floor(N / (batch-size x '
+                            'workers)) batches, so a step "at epoch E" falls at batch '
+                            'E*floor(...) of the run, a few batches before the iterator\'s '
+                            'epoch ends. Default: the original\'s presets (CIFAR 50000, SVHN '
+                            '604388, ImageNet 1281167); Fashion-MNIST: its record count')
     group.add_argument('--data-shape', type=int, default=None,
                        help='input height and width; default: the data set\'s')
     group.add_argument('--aug-type', type=int, default=None, choices=(0, 1, 2),
@@ -78,6 +83,11 @@ def add_fit_args(parser):
     group.add_argument('--momentum', type=float, default=0.9, help='Nesterov momentum')
     group.add_argument('--wd', type=float, default=1e-4,
                        help='weight decay on every learnable parameter')
+    group.add_argument('--ensemble-loss', default='sum', choices=('sum', 'mean'),
+                       help="ensemble only: train on the sum of the 8 components' "
+                            "cross-entropies (each gets its full gradient, as 8 grouped "
+                            "softmax outputs in MXNet) or on their mean (1/8 of it); the "
+                            "logged training loss is the mean in both; default %(default)s")
     group.add_argument('--rand-seed', type=int, default=None,
                        help='random seed; default: drawn and written to the log')
     return group
@@ -124,8 +134,6 @@ def resolve_defaults(args, dataset_spec):
     for name in ('num_epochs', 'aug_type', 'data_shape'):
         if getattr(args, name) is None:
             setattr(args, name, table[name])
-    if args.num_examples is None:
-        args.num_examples = table['num_examples']
     if args.test_batch_size is None:
         args.test_batch_size = table['min_test_batch'] or args.batch_size
     if args.data_dir is None:
@@ -134,6 +142,8 @@ def resolve_defaults(args, dataset_spec):
         args.exp_name = 'exp'
     if args.checkpoint_epochs is None:
         args.checkpoint_epochs = max(1, args.num_epochs // 8)
+    if args.num_examples is not None and args.num_examples < 1:
+        raise UserError('--num-examples must be at least 1 (got %d)' % args.num_examples)
     for name in ('batch_size', 'test_batch_size', 'num_epochs', 'log_iters',
                  'checkpoint_epochs', 'num_classes', 'data_shape', 'cpu_contexts'):
         if getattr(args, name) < 1:

@@ -43,7 +43,9 @@ def checkpoint_of(args):
 
 
 def batch_size_of(args, checkpoint):
-    size = args.batch_size or checkpoint.flags.get('test_batch_size') or 100
+    size = args.batch_size
+    if size is None:
+        size = checkpoint.flags.get('test_batch_size') or 100
     if size < 1:
         raise UserError('--batch-size must be at least 1 (got %d)' % size)
     return size

@@ -12,7 +12,7 @@ import mxnet as mx
 import numpy as np
 
 from common.errors import UserError
-from inference.model import mean_logits
+from network import mean_prediction
 
 ONNX_HINT = 'pip install -r requirements-export.txt'
 

@@ -44,13 +44,6 @@ def load_net(checkpoint, ctx=None):
     return net
 
 
-def mean_logits(out):
-    """One prediction per image: the ensemble's 8 components are averaged, as in training."""
-    if isinstance(out, (list, tuple)):
-        return mx.nd.add_n(*out) / len(out)
-    return out
-
-
 def plain(net, batch):
     net.hybridize(static_alloc=True, static_shape=True)
     net(batch)
@@ -61,7 +54,7 @@ def fused(net, batch):
     """`net` rewritten in place into MXNet's fused CPU graph; None when MXNet cannot."""
     try:
         net.optimize_for(batch, backend=FUSED_BACKEND, static_alloc=True, static_shape=True)
-        mean_logits(net(batch)).wait_to_read()
+        network.mean_prediction(net(batch)).wait_to_read()
     except mx.base.MXNetError:
         return None
     return net
@@ -69,11 +62,11 @@ def fused(net, batch):
 
 def images_per_second(net, batch, repeats=3):
     """Best of `repeats` timed passes over one batch, after a warm-up pass."""
-    mean_logits(net(batch)).wait_to_read()
+    network.mean_prediction(net(batch)).wait_to_read()
     best = float('inf')
     for _ in range(repeats):
         tic = time.perf_counter()
-        mean_logits(net(batch)).wait_to_read()
+        network.mean_prediction(net(batch)).wait_to_read()
         best = min(best, time.perf_counter() - tic)
     return batch.shape[0] / best
 
@@ -93,8 +86,8 @@ def choose_path(make_net, batch, mode='auto'):
         report['path'] = 'plain (fused graph unavailable: set %s=1 before MXNet starts)' \
             % FUSE_ENV if os.environ.get(FUSE_ENV) != '1' else 'plain (fused graph failed)'
         return reference, report
-    expected = mean_logits(reference(batch)).asnumpy().argmax(axis=1)
-    got = mean_logits(candidate(batch)).asnumpy().argmax(axis=1)
+    expected = network.mean_prediction(reference(batch)).asnumpy().argmax(axis=1)
+    got = network.mean_prediction(candidate(batch)).asnumpy().argmax(axis=1)
     report['same'] = bool(np.array_equal(expected, got))
     report['plain'] = images_per_second(reference, batch)
     report['fused'] = images_per_second(candidate, batch)

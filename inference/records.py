@@ -14,7 +14,7 @@ import numpy as np
 from common.errors import UserError
 from data.datasets import DATASETS
 from data.encode import encode_jpeg_file
-from inference.model import mean_logits
+from network import mean_prediction
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.pgm',
                     '.ppm')
@@ -65,14 +65,14 @@ def logits_of(net, batches, batch_size, ctx):
     for data, label in batches:
         n = data.shape[0]
         data = padded(data, batch_size)
-        all_logits.append(mean_logits(net(data.as_in_context(ctx))).asnumpy()[:n])
+        all_logits.append(mean_prediction(net(data.as_in_context(ctx))).asnumpy()[:n])
         all_labels.append(label.asnumpy().astype(np.int64))
     return np.concatenate(all_logits), np.concatenate(all_labels)
 
 
 def class_names(data_dir, num_classes):
     """The class names dataset.json gives beside the records, else the labels as text."""
-    from data.recordfile import read_meta
+    from data.meta import read_meta
     names = (read_meta(data_dir) or {}).get('classes') or []
     if len(names) != num_classes:
         return [str(label) for label in range(num_classes)]

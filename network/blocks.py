@@ -6,7 +6,12 @@ op and parameter names tell the role of each layer (see `network/__init__.py`).
 from mxnet.gluon import HybridBlock, nn
 from mxnet.gluon.contrib.nn import Identity
 
-BN_MOMENTUM = 0.9
+# BatchNorm momentum of the running statistics, as the original set it: 0.99 in the CIFAR
+# networks' conv units (its network/base.py; the ensemble too), 0.9 in the ImageNet
+# bottlenecks (its symbol_cross.py / symbol_resnet.py). Training-mode outputs do not depend
+# on it; the statistics the test pass uses do.
+BN_MOMENTUM = 0.99
+IMAGENET_BN_MOMENTUM = 0.9
 BN_EPSILON = 2e-5
 
 
@@ -16,19 +21,20 @@ class ConvUnit(nn.HybridSequential):
     Input channels are inferred at the first forward pass.
     """
 
-    def __init__(self, channels, kernel, stride=1, pad=0, relu=True, **kwargs):
+    def __init__(self, channels, kernel, stride=1, pad=0, relu=True, momentum=BN_MOMENTUM,
+                 **kwargs):
         super().__init__(**kwargs)
         self.relu = relu
         with self.name_scope():
             self.add(nn.Conv2D(channels, kernel, strides=stride, padding=pad, use_bias=False),
-                     nn.BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON))
+                     nn.BatchNorm(momentum=momentum, epsilon=BN_EPSILON))
             if relu:
                 self.add(nn.Activation('relu'))
 
 
-def C(channels, kernel, stride=1, pad=0, relu=True, prefix=None):
+def C(channels, kernel, stride=1, pad=0, relu=True, prefix=None, momentum=BN_MOMENTUM):
     """The conv unit `C(k, stride, pad, relu)` to `channels` output channels."""
-    return ConvUnit(channels, kernel, stride, pad, relu, prefix=prefix)
+    return ConvUnit(channels, kernel, stride, pad, relu, momentum, prefix=prefix)
 
 
 def one(kin, kout, relu=True, prefix=None):
@@ -63,9 +69,9 @@ def bottleneck(kout, stride=1, prefix=None):
     """ImageNet bottleneck: 1x1 to kout/4, 3x3/stride to kout/4, 1x1 to kout (no ReLU)."""
     body = nn.HybridSequential(prefix=prefix)
     with body.name_scope():
-        body.add(C(kout // 4, 1, 1, 0, True, prefix='c1_'),
-                 C(kout // 4, 3, stride, 1, True, prefix='c2_'),
-                 C(kout, 1, 1, 0, False, prefix='c3_'))
+        body.add(C(kout // 4, 1, 1, 0, True, prefix='c1_', momentum=IMAGENET_BN_MOMENTUM),
+                 C(kout // 4, 3, stride, 1, True, prefix='c2_', momentum=IMAGENET_BN_MOMENTUM),
+                 C(kout, 1, 1, 0, False, prefix='c3_', momentum=IMAGENET_BN_MOMENTUM))
     return body
 
 

@@ -64,6 +64,9 @@ def _channels(unit):
 
 def _source_paths(net, choices):
     """[(units on the chosen path of each block, statistics set)] for `choices`."""
+    if len(choices) != num_blocks(net):
+        raise ValueError('%s has %d blocks; %d choices given'
+                         % (type(net).__name__, num_blocks(net), len(choices)))
     if isinstance(net, EnsembleNet):
         return [(list(group.right) if right else [group.left], stats_index(_index(choices), g))
                 for g, (group, right) in enumerate(zip(net.groups, choices))]

@@ -9,10 +9,11 @@ the classifier; each has its own output.
 
 BatchNorm as in the original, where every component builds its own BatchNorm operators on
 the shared gamma and beta: each component keeps its own running mean and variance, with
-momentum 0.99 (ENSEMBLE_BN_MOMENTUM; the other networks use 0.9). Components that agree on
-the groups before a layer feed it the same input, so their statistics for it stay equal: a
-layer of group g keeps one set per path into it, 2^(g-1) (stem and g1 one, g2 two, g3
-four); set `k` of a layer in group g belongs to the components whose first g-1 bits are k.
+momentum 0.99 (ENSEMBLE_BN_MOMENTUM, as every CIFAR network of the original). Components
+that agree on the groups before a layer feed it the same input, so their statistics for it
+stay equal: a layer of group g keeps one set per path into it, 2^(g-1) (stem and g1 one, g2
+two, g3 four); set `k` of a layer in group g belongs to the components whose first g-1 bits
+are k.
 
 The network computes the components as a tree (stem once, 2 paths after g1, 4 after g2,
 8 after g3), which gives the same outputs as 8 separate passes. As in the original the stem

@@ -10,7 +10,7 @@ holds digits.
 import json
 from collections import Counter
 
-import mxnet as mx
+from network import to_symbol
 
 
 def path_depths_of_json(symbol_json, data_name='data', counted_op='Convolution'):
@@ -43,10 +43,7 @@ def path_depths_of_json(symbol_json, data_name='data', counted_op='Convolution')
 def path_depths(net):
     """{depth in convolutions: number of paths} of a Gluon network (traced symbolically;
     nothing is initialised)."""
-    sym = net(mx.sym.var('data'))
-    if isinstance(sym, (list, tuple)):
-        sym = mx.sym.Group(list(sym))
-    return path_depths_of_json(sym.tojson())
+    return path_depths_of_json(to_symbol(net).tojson())
 
 
 def summarize(depths):

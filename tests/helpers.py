@@ -1,4 +1,7 @@
-"""Assertions shared by the tests of the command-line scripts."""
+"""What several test modules share: the one-line-error check, real Fashion-MNIST slices."""
+import os
+
+FASHION = '/usr/share/datasets/fashion-mnist'
 
 
 def assert_one_line_error(proc, *words):
@@ -9,3 +12,20 @@ def assert_one_line_error(proc, *words):
     assert 'Traceback' not in proc.stderr + proc.stdout
     for word in words:
         assert word in lines[0], lines[0]
+
+
+def write_fashion_slice(out, train, test):
+    """Records of the first `train` training and `test` test images of the official files
+    (`make setup` installs Debian's dataset-fashion-mnist; without it this fails, never
+    skips)."""
+    from data.fashion_mnist import read_idx
+    from data.synthetic import write_record_dataset
+    assert os.path.exists(os.path.join(FASHION, 'train-images-idx3-ubyte.gz')), (
+        'Fashion-MNIST is missing: run `make setup` (installs dataset-fashion-mnist)')
+
+    def first(prefix, count):
+        images, _ = read_idx(os.path.join(FASHION, prefix + '-images-idx3-ubyte.gz'), 3)
+        labels, _ = read_idx(os.path.join(FASHION, prefix + '-labels-idx1-ubyte.gz'), 1)
+        return images[:count], labels[:count]
+    write_record_dataset(out, 'fashion-mnist', first('train', train), first('t10k', test))
+    return out

@@ -30,7 +30,7 @@ def run_tool(name, *argv):
                           + [str(a) for a in argv], capture_output=True, text=True, cwd=ROOT)
 
 
-def tiny_run(tmp_path_factory, network='cross', depth=14):
+def tiny_run(tmp_path_factory, network='cross', depth=14, lr=0.1):
     """{'data': record folder (with the class names), 'log': the run's log, 'prefix': its
     weights prefix}."""
     if network in _made:
@@ -51,7 +51,8 @@ def tiny_run(tmp_path_factory, network='cross', depth=14):
          '--data-dir', data, '--log-dir', str(root / 'snapshot'), '--network', network,
          '--depth', str(depth), '--cpu', '--batch-size', str(TRAIN_BATCH), '--test-batch-size',
          str(TEST_BATCH), '--num-epochs', '2', '--checkpoint-epochs', '1', '--lr-steps', '1',
-         '--rand-seed', '5', '--no-progress'], capture_output=True, text=True, cwd=ROOT)
+         '--rand-seed', '5', '--lr', str(lr), '--no-progress'],
+        capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     name = '%s_d%dw1_exp1' % (network, depth)
     folder = root / 'snapshot' / 'fashion-mnist' / network

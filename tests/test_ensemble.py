@@ -124,13 +124,14 @@ def test_each_output_is_its_component_built_alone(trained):
 
 
 @pytest.mark.parametrize('name, momentum', [('ensemble', ENSEMBLE_BN_MOMENTUM),
-                                            ('resnet', 0.9), ('fuse3', 0.9)])
+                                            ('resnet', 0.99), ('fuse3', 0.99),
+                                            ('cross', 0.99)])
 def test_batchnorm_momentum(name, momentum):
     """One training step from running mean 0: the stem's running mean becomes
     (1 - momentum) * the batch mean of the stem convolution's output."""
     assert ENSEMBLE_BN_MOMENTUM == 0.99
     mx.random.seed(0)
-    net = network.get_net(name, depth=8, num_classes=CLASSES)
+    net = network.get_net(name, depth=14 if name == 'cross' else 8, num_classes=CLASSES)
     net.initialize(network.original_initializer())
     x, _ = fashion_batches(1)[0]
     with autograd.record():
@@ -139,6 +140,8 @@ def test_batchnorm_momentum(name, momentum):
     loss.backward()
     if name == 'ensemble':
         conv, mean = net.stem.conv, net.stem.bn.stats(0)[0]
+    elif name == 'cross':
+        conv, mean = net.stem[0], net.stem[1].running_mean
     else:
         conv, mean = net.stem[0], net.stem[1].running_mean
     batch_mean = conv(x).asnumpy().mean(axis=(0, 2, 3))
@@ -170,3 +173,17 @@ def test_checkpoint_and_export_keep_every_components_statistics(trained, tmp_pat
     assert len(got) == 8
     for a, b in zip(expected, got):
         np.testing.assert_allclose(b.asnumpy(), a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('name', ['symbol_resnet', 'symbol_cross'])
+def test_imagenet_batchnorm_momentum_is_the_originals(name):
+    """The original's ImageNet symbols use momentum 0.9 (its CIFAR networks 0.99)."""
+    net = network.get_net(name)
+    norms = [block for block in _walk(net) if isinstance(block, mx.gluon.nn.BatchNorm)]
+    assert norms and {bn._kwargs['momentum'] for bn in norms} == {0.9}
+
+
+def _walk(block):
+    yield block
+    for child in block._children.values():
+        yield from _walk(child)

@@ -45,3 +45,18 @@ def test_prepare_and_training_agree_on_the_data_folder_from_any_folder(tmp_path,
         ours = os.path.abspath(parse('--dataset', dataset).data_dir)
         assert ours == os.path.abspath(prepare.default_out_dir(dataset))
         assert ours == str(tmp_path / 'data' / dataset)
+
+
+@pytest.mark.parametrize('dataset, count', [('cifar10', 50000), ('cifar100', 50000),
+                                            ('svhn', 604388)])
+def test_num_examples_defaults_to_the_originals_presets(dataset, count):
+    assert parse('--dataset', dataset).num_examples == count
+    assert parse('--dataset', dataset, '--num-examples', '1000').num_examples == 1000
+
+
+def test_num_examples_of_fashion_mnist_is_its_record_count(tmp_path):
+    from helpers import write_fashion_slice
+    folder = write_fashion_slice(str(tmp_path), 37, 5)
+    assert parse('--dataset', 'fashion-mnist', '--data-dir', folder).num_examples == 37
+    with pytest.raises(UserError, match='--num-examples must be at least 1'):
+        parse('--dataset', 'fashion-mnist', '--num-examples', '0')

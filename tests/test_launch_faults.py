@@ -228,8 +228,9 @@ def test_ssh_job_a_killed_remote_worker_ends_every_remote_process(stand_in, tmp_
 
 
 def test_killed_worker_ends_the_job_and_resume_completes_the_run(fashion_slice, tmp_path):  # noqa: F811,E501
-    """kill -9 a worker in epoch 1: within GRACE_S (5 s) plus a poll the launcher has
-    stopped the rest and names the dead worker and the checkpoint; --resume finishes."""
+    """kill -9 a worker in epoch 1: the launcher stops the rest and exits, naming the dead
+    worker and the checkpoint, within about 6 s (a 0.2 s poll, at most 5 s from SIGTERM to
+    SIGKILL, at most 1 s for the last output); --resume then finishes the run."""
     command = ['-n', '2', '-s', '1', sys.executable, 'train_model.py', '--kv-store',
                'dist_sync', '--dataset', 'fashion-mnist', '--data-dir', fashion_slice,
                '--log-dir', str(tmp_path), '--network', 'cross', '--depth', '14', '--cpu',

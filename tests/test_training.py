@@ -11,30 +11,16 @@ import pytest
 import train_model
 from engine import checkpoint, logs, runfiles
 from common.errors import UserError
-from data.fashion_mnist import read_idx
-from data.synthetic import write_record_dataset
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, write_fashion_slice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FASHION = '/usr/share/datasets/fashion-mnist'
 TRAIN, TEST = 1024, 256
-
-
-def _slice(prefix, count):
-    images, _ = read_idx(os.path.join(FASHION, prefix + '-images-idx3-ubyte.gz'), 3)
-    labels, _ = read_idx(os.path.join(FASHION, prefix + '-labels-idx1-ubyte.gz'), 1)
-    return images[:count], labels[:count]
 
 
 @pytest.fixture(scope='session')
 def fashion_slice(tmp_path_factory):
-    """The first 1024 training and 256 test images of the official files (`make setup`
-    installs Debian's dataset-fashion-mnist; without it this fails, never skips)."""
-    assert os.path.exists(os.path.join(FASHION, 'train-images-idx3-ubyte.gz')), (
-        'Fashion-MNIST is missing: run `make setup` (installs dataset-fashion-mnist)')
-    out = str(tmp_path_factory.mktemp('fashion-slice'))
-    write_record_dataset(out, 'fashion-mnist', _slice('train', TRAIN), _slice('t10k', TEST))
-    return out
+    """The first 1024 training and 256 test images of the real Fashion-MNIST."""
+    return write_fashion_slice(str(tmp_path_factory.mktemp('fashion-slice')), TRAIN, TEST)
 
 
 def train(data_dir, log_dir, *extra):

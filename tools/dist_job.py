@@ -85,8 +85,11 @@ class Job:
                 member.error_line = line[len(b'error: '):].decode(errors='replace').strip()
                 continue  # the launcher's own line carries it, once
             with self._print_lock:
-                sink.buffer.write(line)
-                sink.flush()
+                try:
+                    sink.buffer.write(line)
+                    sink.flush()
+                except OSError:  # the reader went away (`| head`): keep the job going
+                    pass
 
     def watch(self):
         """Block until the job ends: (failed member, exit status), ('stall', seconds), or
@@ -125,6 +128,7 @@ class Job:
                 live = [m for m in live if m.proc.poll() is None]
         for member in self.members:
             member.proc.wait()
-        for relay in self._relays:  # their last lines come before the launcher's verdict
-            relay.join(timeout=1)
+        deadline = time.monotonic() + 1  # their last lines come before the verdict
+        for relay in self._relays:
+            relay.join(timeout=max(0, deadline - time.monotonic()))
         return running
