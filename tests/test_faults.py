@@ -17,11 +17,9 @@ import pytest
 import network
 import train_model
 from common.errors import UserError
-from data.synthetic import write_record_dataset
 from engine import checkpoint, logs, ndfile, runfiles
 from engine.lock import RunLock, lock_path
-from helpers import assert_one_line_error
-from test_training import _slice
+from helpers import assert_one_line_error, write_fashion_slice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = ('--lr-steps', '1', '--checkpoint-epochs', '1')
@@ -30,9 +28,7 @@ LOG = os.path.join('fashion-mnist', 'cross', 'cross_d14w1_exp1.txt')
 
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp('fashion-tiny'))
-    write_record_dataset(out, 'fashion-mnist', _slice('train', 128), _slice('t10k', 50))
-    return out
+    return write_fashion_slice(str(tmp_path_factory.mktemp('fashion-tiny')), 128, 50)
 
 
 def flags(data_dir, log_dir, *extra):
