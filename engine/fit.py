@@ -75,8 +75,8 @@ class Session:
 
 def train(args, net, data_loader, input_shape, top5=False):
     """Train `net` as the flags say; return the last epoch's figures and where the files are."""
+    session = setup(args, net, data_loader, input_shape, top5)
     try:
-        session = setup(args, net, data_loader, input_shape, top5)
         result = None
         for epoch in range(session.files.start_epoch, args.num_epochs):
             figures = train_one_epoch(session, epoch)
@@ -84,11 +84,25 @@ def train(args, net, data_loader, input_shape, top5=False):
     except NonFiniteLoss as err:
         logging.getLogger(logs.LOGGER_NAME).error('error: %s', err)
         raise
-    if result is None:
-        session.logger.info('nothing to do: the run already has %d of %d epochs',
-                            session.files.start_epoch, args.num_epochs)
+    except checkpoint.WriteFailed as err:
+        raise _stopped(session.logger, err, session.last_checkpoint)
+    finally:
+        logs.close_log_file(session.logger)
+        session.files.release()
     return dict(result or {}, log_path=session.files.log_path,
                 weights_prefix=session.files.prefix)
+
+
+def _stopped(logger, err, last_checkpoint):
+    """A failed write: no more log lines (the disk is full); one line saying what is safe."""
+    logs.close_log_file(logger)
+    return UserError('%s; stopped, %s' % (err, _last_good(last_checkpoint)))
+
+
+def _last_good(last_checkpoint):
+    if last_checkpoint:
+        return 'the last good checkpoint is %s' % last_checkpoint
+    return 'no checkpoint was saved yet'
 
 
 # ---------------------------------------------------------------- set-up
@@ -120,31 +134,36 @@ def setup(args, net, data_loader, input_shape, top5):
         raise UserError(str(err))
     kv = create_kvstore(args.kv_store)
     rank, num_workers = (kv.rank, kv.num_workers) if kv else (0, 1)
-    notices = []
-    contexts = contexts_from_args(args, log=notices.append)
+    # rank 0's lines wait for its log, claimed only once everything has loaded
+    logger = logs.setup_logger(None, rank, num_workers, hold=rank == 0)
+    contexts = contexts_from_args(args, log=logger.info)
     files = runfiles.RunFiles(
         runfiles.config_dir(args.log_dir, args.dataset, args.aug_type, canonical),
         runfiles.config_stem(canonical, args.depth, args.widen_factor, args.exp_name),
         rank, resume=args.resume, load_epoch=args.load_epoch, model_prefix=args.model_prefix)
-    run = RunConfig(network=canonical, rand_seed=_seed_of(args, files))
-    train_it, val_it = data_loader(args, seed=run.rand_seed, num_parts=num_workers,
-                                   part_index=rank)
-    # Only now, with every input checked, does the run claim its log.
-    files.claim()
-    logger = logs.setup_logger(files.log_path if rank == 0 else None, rank, num_workers)
-    if rank == 0 and not args.resume:  # a new log: a new run, or --load-epoch
-        _start_log(logger, files, args, run)
-    for notice in notices:
-        logger.info(notice)
-    if num_workers > 1:
-        logger.info('worker %d of %d: training on part %d of %d, %d images; %d test images',
-                    rank, num_workers, rank + 1, num_workers, train_it.num_examples,
-                    val_it.num_examples)
-    schedule = schedule_of(args, num_workers)
-    session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
-                      files=files, logger=logger, train_it=train_it, val_it=val_it,
-                      schedule=schedule, top5=top5, rank=rank, num_workers=num_workers)
-    _prepare_net(session, kv, input_shape)
+    try:
+        files.check_continuation(args)
+        files.lock()   # --resume: its run, before anything is read from it
+        run = RunConfig(network=canonical, rand_seed=_seed_of(args, files))
+        train_it, val_it = data_loader(args, seed=run.rand_seed, num_parts=num_workers,
+                                       part_index=rank)
+        if num_workers > 1:
+            logger.info('worker %d of %d: training on part %d of %d, %d images; %d test '
+                        'images', rank, num_workers, rank + 1, num_workers,
+                        train_it.num_examples, val_it.num_examples)
+        schedule = schedule_of(args, num_workers)
+        session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
+                          files=files, logger=logger, train_it=train_it, val_it=val_it,
+                          schedule=schedule, top5=top5, rank=rank, num_workers=num_workers)
+        _prepare_net(session, kv, input_shape)
+        _open_log(session)
+    except BaseException as err:
+        files.abandon()
+        files.release()
+        if isinstance(err, checkpoint.WriteFailed):
+            raise _stopped(logger, err, session_checkpoint(files))
+        logs.close_log_file(logger)
+        raise
     return session
 
 
@@ -157,9 +176,30 @@ def schedule_of(args, num_workers):
                         epoch_size(args.num_examples, args.batch_size, num_workers))
 
 
+def session_checkpoint(files):
+    """The checkpoint a run starts from, if any: its last good one until it saves another."""
+    return checkpoint.params_file(files.source_prefix, files.start_epoch) \
+        if files.resuming else None
+
+
+def _open_log(session):
+    """Only now, with the checkpoint loaded, does a new run claim its log (and lock it)."""
+    files, logger = session.files, session.logger
+    files.claim()
+    if session.rank != 0:
+        return
+    logs.attach_log_file(logger, files.log_path)
+    if not session.args.resume:  # a new log: a new run, or --load-epoch
+        _start_log(logger, files, session.args, session.run)
+    logs.write_held_lines(logger)
+    if files.run_lock.previous_owner:
+        logger.info('took over the lock of process %d, which is no longer running',
+                    files.run_lock.previous_owner)
+
+
 def _seed_of(args, files):
     if files.resuming:
-        return checkpoint.read_state(files.source_prefix, files.start_epoch)['rand_seed']
+        return files.state['rand_seed']
     if args.rand_seed is None:
         # Workers need not agree: dist kvstores give every worker rank 0's weights.
         return random.SystemRandom().randrange(2 ** 31)
@@ -179,8 +219,11 @@ def _start_log(logger, files, args, run):
         copies.append((source_metrics, files.metrics_path, True))
     for source, target, of_metrics in copies:
         lines = logs.lines_before_epoch(source, files.start_epoch, of_metrics=of_metrics)
-        with open(target, 'a') as handle:
-            handle.writelines(lines)
+        try:
+            with open(target, 'a') as handle:
+                handle.writelines(lines)
+        except OSError as err:
+            raise checkpoint.WriteFailed(target, err)
 
 
 def _prepare_net(session, kv, input_shape):
@@ -215,9 +258,14 @@ def _restore(session):
     session.num_update = meta['num_update']
     lr = session.schedule.lr_at(session.num_update)
     session.trainer.set_learning_rate(lr)
-    session.last_checkpoint = checkpoint.params_file(files.source_prefix, files.start_epoch)
+    session.last_checkpoint = session_checkpoint(files)
     session.logger.info('resuming from %s at epoch %d (batch %d), learning rate %g',
                         session.last_checkpoint, files.start_epoch, session.num_update, lr)
+    threads = os.environ.get('OMP_NUM_THREADS')
+    if meta['omp_num_threads'] != threads:
+        session.logger.warning('OMP_NUM_THREADS is %s, the checkpoint was written with %s: '
+                               'the run goes on, but not bitwise as it would have',
+                               threads, meta['omp_num_threads'])
 
 
 # ---------------------------------------------------------------- one epoch
@@ -327,8 +375,7 @@ def _checksum(session):
 def _check_finite(session, loss, epoch, batch):
     if np.isfinite(loss):
         return
-    where = ('the last good checkpoint is %s' % session.last_checkpoint
-             if session.last_checkpoint else 'no checkpoint was saved yet')
+    where = _last_good(session.last_checkpoint)
     raise NonFiniteLoss('the training loss became %s in epoch %d by batch %d; stopped, %s; '
                         'try a lower --lr' % (loss, epoch, batch, where))
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from engine import runfiles
+from engine.checkpoint import WriteFailed
 
 LOG_FORMAT = '%(asctime)s %(message)s'
 LOGGER_NAME = 'fusenet'
@@ -38,8 +39,13 @@ def log_prefix(rank, num_workers):
     return 'Node[%d] ' % rank if num_workers > 1 else ''
 
 
-def setup_logger(log_path, rank, num_workers):
-    """Log lines in LOG_FORMAT, to the log file (rank 0) and to stderr."""
+def setup_logger(log_path, rank, num_workers, hold=False):
+    """Log lines in LOG_FORMAT, to the log file (rank 0) and to stderr.
+
+    hold: the run has no log yet (it claims one only once its checkpoint has loaded): the
+    lines wait until attach_log_file(), so that nothing of a failed start reads as a run
+    and a failed start prints its one error line alone.
+    """
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -48,13 +54,74 @@ def setup_logger(log_path, rank, num_workers):
         handler.close()
     prefix = log_prefix(rank, num_workers)
     formatter = logging.Formatter(LOG_FORMAT.replace('%(message)s', prefix + '%(message)s'))
-    handlers = [logging.StreamHandler(sys.stderr)]
-    if log_path is not None:
-        handlers.append(logging.FileHandler(log_path, mode='a'))
+    if hold:
+        handlers = [_HeldLines()]
+    else:
+        handlers = [logging.StreamHandler(sys.stderr)]
+        if log_path is not None:
+            handlers.append(_RunLogHandler(log_path))
     for handler in handlers:
         handler.setFormatter(formatter)
         logger.addHandler(handler)
     return logger
+
+
+class _RunLogHandler(logging.FileHandler):
+    """The log file. A line that cannot be written (a full disk) stops the run: logging's
+    own handleError would print `--- Logging error ---` and carry on without a log."""
+
+    def __init__(self, path):
+        try:
+            super().__init__(path, mode='a')
+        except OSError as err:
+            raise WriteFailed(path, err)
+
+    def handleError(self, record):
+        err = sys.exc_info()[1]
+        if isinstance(err, OSError):
+            raise WriteFailed(self.baseFilename, err)
+        super().handleError(record)
+
+    def close(self):
+        try:
+            super().close()
+        except OSError:   # unwritten lines of a full disk: the run already stopped on them
+            pass
+
+
+class _HeldLines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def attach_log_file(logger, log_path):
+    """Start writing the lines to stderr and the run's (now claimed) log; the lines held
+    so far wait for write_held_lines(), after the head."""
+    for held in [h for h in logger.handlers if isinstance(h, _HeldLines)]:
+        logger.removeHandler(held)
+        for handler in (logging.StreamHandler(sys.stderr), _RunLogHandler(log_path)):
+            handler.setFormatter(held.formatter)
+            handler.held = held.records
+            logger.addHandler(handler)
+
+
+def write_held_lines(logger):
+    for handler in logger.handlers:
+        records, handler.held = getattr(handler, 'held', []), []
+        for record in records:
+            handler.handle(record)
+
+
+def close_log_file(logger):
+    """Stop writing to the log file (after a failed write; the stderr lines go on)."""
+    for handler in list(logger.handlers):
+        if isinstance(handler, (_RunLogHandler, _HeldLines)):
+            logger.removeHandler(handler)
+            handler.close()
 
 
 def batch_line(epoch, batch, speed, loss, loss_avg, top1, top1_avg, top5=None, top5_avg=None):
@@ -89,8 +156,11 @@ def head_lines(log_path, args_namespace):
 
 def append_metrics(path, figures):
     """One finished epoch's figures as one JSON line of the metrics file."""
-    with open(path, 'a') as handle:
-        handle.write(json.dumps(figures) + '\n')
+    try:
+        with open(path, 'a') as handle:
+            handle.write(json.dumps(figures) + '\n')
+    except OSError as err:
+        raise WriteFailed(path, err)
 
 
 # ---------------------------------------------------------------- reading

@@ -8,10 +8,20 @@ The weights sit under the same <dataset>[_noaug] folder as the log, so that runs
 without augmentation never share a weights folder.
 """
 import glob
+import json
 import os
 
 from common.errors import UserError
-from engine.checkpoint import checkpoint_epochs, params_file
+from engine.checkpoint import checkpoint_epochs, params_file, read_state
+from engine.lock import RunLock
+
+# Flags a resumed run may change: where files go, what it reports, which devices it uses,
+# how long it runs (a changed schedule shows in lr_step_epochs). The network's own name
+# chose the run (aliases resolve to it). Every other flag, present and future, must match.
+MAY_CHANGE = {'log_dir', 'exp_name', 'model_prefix', 'load_epoch', 'resume', 'log_iters',
+              'no_progress', 'checkpoint_epochs', 'num_epochs', 'data_dir', 'data_threads',
+              'gpus', 'cpu', 'lr_steps', 'network', 'rand_seed'}
+FLAG_NAMES = {'lr_step_epochs': 'lr-steps'}
 
 
 def config_dir(log_dir, dataset, aug_type, network):
@@ -38,8 +48,9 @@ def split_run_number(name, stem):
 def claim_log_path(folder, stem):
     """Create and return the log of the first free run number.
 
-    O_EXCL makes the claim atomic: two runs started at the same moment get different
-    numbers, and an existing log is never opened for writing.
+    A number is free when neither its log nor its weights folder exists (a run whose log
+    was deleted keeps its checkpoints). O_EXCL makes the claim atomic: two runs started at
+    the same moment get different numbers, and an existing log is never opened for writing.
     """
     try:
         os.makedirs(folder, exist_ok=True)
@@ -49,10 +60,12 @@ def claim_log_path(folder, stem):
     run = 1
     while True:
         path = os.path.join(folder, run_log_name(stem, run) + '.txt')
+        run += 1
+        if os.path.lexists(os.path.dirname(weights_prefix(path))):
+            continue
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            run += 1
             continue
         except OSError as err:
             raise UserError('cannot write the log %s (%s); pass a writable --log-dir'
@@ -111,10 +124,15 @@ class RunFiles:
         self.source_prefix = model_prefix  # the checkpoint to start from
         self.source_log = None             # --load-epoch: the log to copy epochs from
         self.start_epoch = 0
+        self.state = None                  # the checked state of the source checkpoint
+        self.run_lock = None
+        self.claimed = False               # this process created the log
         if resume:
             self._find_latest()
         elif load_epoch is not None:
             self._find_prefix(load_epoch)
+        if self.resuming:
+            self.state = read_state(self.source_prefix, self.start_epoch)
 
     @property
     def resuming(self):
@@ -126,24 +144,67 @@ class RunFiles:
         return metrics_path(self.log_path) if self.log_path else None
 
     def claim(self):
-        """Create the log of a new run (rank 0); a resumed run appends to its own."""
+        """Create the log of a new run (rank 0) and lock it; a resumed run appends to its
+        own, locked by lock() already."""
         if self.log_path is None and self.rank == 0:
             self.log_path = claim_log_path(self.folder, self.stem)
+            self.claimed = True
         if self.prefix is None and self.log_path is not None:
             self.prefix = weights_prefix(self.log_path)
+        self.lock()
+
+    def abandon(self):
+        """A new run that failed to start (a full disk): remove the log it claimed, which
+        holds at most its head, so that nothing of it reads as a run."""
+        if self.claimed:
+            for path in (self.log_path, self.metrics_path):
+                if os.path.exists(path):
+                    os.remove(path)
+
+    def lock(self):
+        """Rank 0 holds its run from here to release(): a second process gets an error."""
+        if self.rank == 0 and self.log_path is not None and self.run_lock is None:
+            self.run_lock = RunLock(self.log_path).acquire()
+
+    def release(self):
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None
+
+    def check_continuation(self, args):
+        """Refuse a start that trains nothing, and a --resume with other training flags."""
+        if not self.resuming:
+            return
+        if self.start_epoch >= args.num_epochs:
+            raise UserError('nothing to train: the checkpoint %s is after epoch %d and '
+                            '--num-epochs is %d; pass a larger --num-epochs' % (
+                                params_file(self.source_prefix, self.start_epoch),
+                                self.start_epoch, args.num_epochs))
+        if self.log_path is not None and args.resume:
+            changes = changed_flags(self.state, vars(args))
+            if changes:
+                raise UserError('--resume: the run %s was trained with other flags: %s; '
+                                'resume with its flags, or start a new run'
+                                % (self.log_path, '; '.join(changes)))
 
     def _find_latest(self):
-        for log_path in reversed(run_logs(self.folder, self.stem)):
-            prefix = weights_prefix(log_path)
-            epochs = checkpoint_epochs(prefix)
-            if epochs:
-                self.log_path, self.prefix, self.start_epoch = log_path, prefix, epochs[-1]
-                self.source_prefix = prefix
-                return
+        """The latest run of the configuration and its latest checkpoint: never an older
+        run, which would change a finished run's result."""
+        found = run_logs(self.folder, self.stem)
+        epochs = checkpoint_epochs(weights_prefix(found[-1])) if found else []
+        if epochs:
+            self.log_path, self.prefix = found[-1], weights_prefix(found[-1])
+            self.start_epoch, self.source_prefix = epochs[-1], self.prefix
+            return
         if self.rank > 0:  # a distributed run: rank 0 may see checkpoints this one cannot
             raise UserError("--resume: worker %d sees no checkpoint of %s<run> in %s; rank "
                             "0's snapshot folder (--log-dir) must be on a file system every "
                             'machine shares' % (self.rank, self.stem, self.folder))
+        if found:
+            raise UserError('--resume: the latest run %s has no checkpoint (it stopped before '
+                            'its first one), and only the latest run is resumed; start a new '
+                            'run without --resume, or continue an older run with --load-epoch '
+                            'N --model-prefix PREFIX' % found[-1])
         raise UserError('--resume: no checkpoint of %s%s in %s; start a new run without '
                         '--resume' % (self.stem, '<run>', self.folder))
 
@@ -161,3 +222,26 @@ class RunFiles:
                 ', '.join(map(str, have)) or 'none'))
         self.start_epoch = epoch
         self.source_log = log_of_prefix(self.source_prefix)
+
+
+def changed_flags(state, given):
+    """`--flag old -> new` for every flag of the checkpoint's run that `given` changes."""
+    saved = state['args']
+    changes = []
+    for name in sorted(saved):
+        if name in MAY_CHANGE or name not in given:   # a flag newer than the checkpoint
+            continue
+        new = json.loads(json.dumps(given[name], default=str))
+        if new != saved[name]:
+            changes.append((name, saved[name], new))
+    seed = given.get('rand_seed')
+    if seed is not None and seed != state['rand_seed']:
+        changes.append(('rand_seed', state['rand_seed'], seed))
+    return ['--%s %s -> %s' % (FLAG_NAMES.get(name, name.replace('_', '-')),
+                               _show(old), _show(new)) for name, old, new in changes]
+
+
+def _show(value):
+    if isinstance(value, list):
+        return ','.join(map(str, value)) or '(none)'
+    return str(value)
