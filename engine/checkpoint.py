@@ -13,12 +13,17 @@ from common.atomic import atomic_write, scratch_path
 from common.errors import UserError
 
 
+def _tag(epoch):
+    """`0012` after 12 epochs; a named checkpoint (`best`) keeps its name."""
+    return epoch if isinstance(epoch, str) else '%04d' % epoch
+
+
 def params_file(prefix, epoch):
-    return '%s-%04d.params' % (prefix, epoch)
+    return '%s-%s.params' % (prefix, _tag(epoch))
 
 
 def state_file(prefix, epoch):
-    return '%s-%04d.state' % (prefix, epoch)
+    return '%s-%s.state' % (prefix, _tag(epoch))
 
 
 def save_checkpoint(prefix, epoch, net, trainer, meta):

@@ -27,14 +27,15 @@ from mxnet import autograd, gluon
 
 import network
 from common.errors import UserError
-from engine import checkpoint, logs, runfiles
+from engine import checkpoint, logs, recipe, recipe_flags, runfiles
+from engine.best import BestCheckpoint
 from engine.devices import contexts_from_args
 from engine.dist import DistSync
 from engine.evaluate import evaluate
 from engine.loss import training_loss
 from engine.meter import EpochMeter, means
 from engine.optim import OriginalNAG
-from engine.schedule import StepSchedule, epoch_size
+from engine.schedule import StepSchedule, epoch_size, make_schedule
 
 
 class NonFiniteLoss(UserError):
@@ -71,10 +72,14 @@ class Session:
     sync: Optional[DistSync] = None
     num_update: int = 0
     last_checkpoint: Optional[str] = None
+    mixer: Optional[recipe.BatchMixer] = None   # recipe options, all None by default
+    best: Optional[BestCheckpoint] = None
+    board: Any = None
 
 
 def train(args, net, data_loader, input_shape, top5=False):
     """Train `net` as the flags say; return the last epoch's figures and where the files are."""
+    session = None
     try:
         session = setup(args, net, data_loader, input_shape, top5)
         result = None
@@ -84,6 +89,9 @@ def train(args, net, data_loader, input_shape, top5=False):
     except NonFiniteLoss as err:
         logging.getLogger(logs.LOGGER_NAME).error('error: %s', err)
         raise
+    finally:
+        if session is not None and session.board is not None:
+            session.board.close()
     if result is None:
         session.logger.info('nothing to do: the run already has %d of %d epochs',
                             session.files.start_epoch, args.num_epochs)
@@ -118,6 +126,7 @@ def setup(args, net, data_loader, input_shape, top5):
         canonical = network.resolve_name(args.network)
     except ValueError as err:
         raise UserError(str(err))
+    recipe_flags.check_args(args)
     kv = create_kvstore(args.kv_store)
     rank, num_workers = (kv.rank, kv.num_workers) if kv else (0, 1)
     notices = []
@@ -129,6 +138,8 @@ def setup(args, net, data_loader, input_shape, top5):
     run = RunConfig(network=canonical, rand_seed=_seed_of(args, files))
     train_it, val_it = data_loader(args, seed=run.rand_seed, num_parts=num_workers,
                                    part_index=rank)
+    schedule = schedule_of(args, num_workers)
+    board = _scalar_writer(args) if rank == 0 else None
     # Only now, with every input checked, does the run claim its log.
     files.claim()
     logger = logs.setup_logger(files.log_path if rank == 0 else None, rank, num_workers)
@@ -140,10 +151,14 @@ def setup(args, net, data_loader, input_shape, top5):
         logger.info('worker %d of %d: training on part %d of %d, %d images; %d test images',
                     rank, num_workers, rank + 1, num_workers, train_it.num_examples,
                     val_it.num_examples)
-    schedule = schedule_of(args, num_workers)
+    if not isinstance(schedule, StepSchedule):
+        logger.info(schedule.describe())
     session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
                       files=files, logger=logger, train_it=train_it, val_it=val_it,
-                      schedule=schedule, top5=top5, rank=rank, num_workers=num_workers)
+                      schedule=schedule, top5=top5, rank=rank, num_workers=num_workers,
+                      mixer=recipe.make_mixer(args), board=board)
+    if args.save_best and rank == 0:
+        session.best = BestCheckpoint(files.prefix, logger)
     _prepare_net(session, kv, input_shape)
     return session
 
@@ -153,8 +168,14 @@ def schedule_of(args, num_workers):
     epoch (N = --num-examples), as the original and MXNet's examples count them."""
     if args.num_examples is None:
         raise UserError('--num-examples is unknown: pass the number of training images')
-    return StepSchedule(args.lr, args.lr_factor, args.lr_step_epochs,
-                        epoch_size(args.num_examples, args.batch_size, num_workers))
+    return make_schedule(args, epoch_size(args.num_examples, args.batch_size, num_workers))
+
+
+def _scalar_writer(args):
+    if args.tensorboard is None:
+        return None
+    from engine.tensorboard import ScalarWriter  # tensorboardX only when asked for
+    return ScalarWriter(args.tensorboard)
 
 
 def _seed_of(args, files):
@@ -195,6 +216,8 @@ def _prepare_net(session, kv, input_shape):
                    ctx=contexts)
     for ctx in contexts:  # deferred-initialised parameters get their shapes
         net(mx.nd.zeros((1,) + tuple(input_shape), ctx=ctx))
+    if args.no_wd_bn:
+        recipe.exclude_from_weight_decay(net)
     session.trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,
                                     update_on_kvstore=False)
     if files.resuming:
@@ -230,14 +253,15 @@ def train_one_epoch(session, epoch):
     seed_everything(session.run.rand_seed * 1000003 + epoch)
     session.train_it.set_epoch(epoch)
     session.val_it.set_epoch(epoch)
+    if session.mixer is not None:
+        session.mixer.start_epoch(session.run.rand_seed, epoch)
     meter = EpochMeter(session.top5)
     tic = window_tic = time.time()
     bar = _progress(session, len(session.train_it), epoch)
     for batch, (data, label) in enumerate(session.train_it, start=1):
         lr = session.schedule.lr_at(session.num_update)
         if lr != trainer.learning_rate:
-            logger.info('Epoch[%d] learning rate %g from batch %d (batch %d of the epoch)',
-                        epoch, lr, session.num_update, batch - 1)
+            _log_rate(session, epoch, lr, batch - 1)
             trainer.set_learning_rate(lr)
         _train_step(session, data, label, meter)
         if bar is not None:
@@ -251,12 +275,40 @@ def train_one_epoch(session, epoch):
     return dict(sums=meter.epoch_sums(), time_cost=time.time() - tic)
 
 
+def _log_rate(session, epoch, lr, batch):
+    if isinstance(session.schedule, StepSchedule):  # the original recipe's line
+        session.logger.info('Epoch[%d] learning rate %g from batch %d (batch %d of the epoch)',
+                            epoch, lr, session.num_update, batch)
+        return
+    line = session.schedule.change_line(epoch, lr, session.num_update, batch)
+    if line is not None:
+        session.logger.info(line)
+
+
 def _train_step(session, data, label, meter):
+    if session.mixer is not None:
+        return _mixed_train_step(session, data, label, meter)
     xs = gluon.utils.split_and_load(data, session.contexts)
     ys = gluon.utils.split_and_load(label, session.contexts)
     with autograd.record():
         outs = [session.net(x) for x in xs]
         pairs = [training_loss(out, y, session.args.ensemble_loss) for out, y in zip(outs, ys)]
+    _update(session, pairs, outs, ys, meter)
+
+
+def _mixed_train_step(session, data, label, meter):
+    """--label-smoothing / --mixup: dense targets (engine/recipe.py says what is logged)."""
+    data, target, reported, label = session.mixer.mix(data, label)
+    xs, ys, ts, rs = [gluon.utils.split_and_load(a, session.contexts)
+                      for a in (data, label, target, reported)]
+    with autograd.record():
+        outs = [session.net(x) for x in xs]
+        pairs = [recipe.soft_training_loss(out, t, r, session.args.ensemble_loss)
+                 for out, t, r in zip(outs, ts, rs)]
+    _update(session, pairs, outs, ys, meter)
+
+
+def _update(session, pairs, outs, ys, meter):
     autograd.backward([objective for objective, _ in pairs])
     global_batch = session.args.batch_size * session.num_workers
     if session.sync is not None:
@@ -272,6 +324,9 @@ def _train_step(session, data, label, meter):
 def _log_window(session, meter, epoch, batch, speed):
     window, running = meter.next_window(), meter.read_epoch()
     _check_finite(session, window['loss'], epoch, batch)
+    if session.board is not None:
+        session.board.window(session.num_update, session.trainer.learning_rate,
+                             window['loss'], window['top1'])
     top5 = (100 * window['top5'], 100 * running['top5']) if session.top5 else ()
     session.logger.info(logs.batch_line(epoch, batch, speed, window['loss'], running['loss'],
                                         100 * window['top1'], 100 * running['top1'], *top5))
@@ -304,6 +359,11 @@ def end_of_epoch(session, epoch, figures):
     if session.rank == 0:
         logs.append_metrics(session.files.metrics_path, result)
         _maybe_checkpoint(session, epoch + 1)
+        if session.best is not None:
+            session.best.update(epoch + 1, result['val_acc'], session.net, session.trainer,
+                                _checkpoint_meta(session))
+        if session.board is not None:
+            session.board.epoch(result)
     return result
 
 
@@ -311,11 +371,15 @@ def _maybe_checkpoint(session, done):
     args, files = session.args, session.files
     if done % args.checkpoint_epochs and done != args.num_epochs:
         return
-    meta = dict(num_update=session.num_update, rand_seed=session.run.rand_seed,
-                run=asdict(session.run), args=vars(args))
-    checkpoint.save_checkpoint(files.prefix, done, session.net, session.trainer, meta)
+    checkpoint.save_checkpoint(files.prefix, done, session.net, session.trainer,
+                               _checkpoint_meta(session))
     session.last_checkpoint = checkpoint.params_file(files.prefix, done)
     session.logger.info('Saved checkpoint to "%s"', session.last_checkpoint)
+
+
+def _checkpoint_meta(session):
+    return dict(num_update=session.num_update, rand_seed=session.run.rand_seed,
+                run=asdict(session.run), args=vars(session.args))
 
 
 def _checksum(session):
