@@ -4,8 +4,10 @@ before MXNet is configured.
 """
 from common.errors import UserError
 
-# Flags that change what is trained: a resumed run must keep them.
+# Flags that change what is trained: a resumed run must keep them (and, for cosine, the
+# --num-epochs its curve ends at). --save-best and --tensorboard change no weight.
 TRAINING_FLAGS = ('lr_mode', 'warmup_epochs', 'label_smoothing', 'mixup', 'no_wd_bn')
+
 
 def add_recipe_args(parser):
     group = parser.add_argument_group('recipe options (off by default: the original recipe)')

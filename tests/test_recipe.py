@@ -11,7 +11,7 @@ import pytest
 from mxnet import gluon
 
 import train_model
-from engine import checkpoint, recipe, schedule
+from engine import checkpoint, logs, recipe, recipe_flags, schedule
 from engine.optim import OriginalNAG
 from helpers import assert_one_line_error, write_fashion_slice
 from test_training import params_of, run_script
@@ -104,6 +104,7 @@ def test_cosine_run_logs_what_the_rate_does(small_slice, tmp_path):
     assert 'Epoch[2] learning rate %g at batch 16 (batch 0 of the epoch, cosine)' % expected \
         in text
     assert result['lr'] == 0.0
+    assert logs.parse_log(result['log_path']).unparseable_lines == 0
 
 
 # ---------------------------------------------------------------- label smoothing, mixup
@@ -154,6 +155,8 @@ def test_mixup_and_smoothing_resume_exactly_and_change_the_training(small_slice,
     assert any(not np.array_equal(a[k], b[k]) for k in a)
     state = checkpoint.read_state(whole['weights_prefix'], 2)
     assert state['args']['mixup'] == 0.4 and state['args']['label_smoothing'] == 0.1
+    # what a resume must compare is saved with every checkpoint
+    assert set(recipe_flags.TRAINING_FLAGS) <= set(state['args'])
 
 
 # ---------------------------------------------------------------- no weight decay on BN, biases
@@ -217,6 +220,7 @@ def test_best_checkpoint_and_tensorboard_scalars(small_slice, tmp_path):
     saves = [line for line in text.splitlines() if 'Saved best checkpoint' in line]
     improvements = [e for e in range(3) if val_accs[e] > max(val_accs[:e], default=-1)]
     assert len(saves) == len(improvements) >= 1
+    assert logs.parse_log(result['log_path']).unparseable_lines == 0
     assert checkpoint.checkpoint_epochs(prefix) == [1, 2, 3]  # best is not a periodic one
     (events,) = glob.glob(str(board / 'events.out.tfevents.*'))
     scalars = read_scalars(events)
