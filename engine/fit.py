@@ -27,7 +27,7 @@ from mxnet import autograd, gluon
 
 import network
 from common.errors import UserError
-from engine import checkpoint, logs, recipe, recipe_flags, runfiles
+from engine import checkpoint, logs, recipe, recipe_flags, runfiles, tensorboard
 from engine.best import BestCheckpoint
 from engine.devices import contexts_from_args
 from engine.dist import DistSync
@@ -139,7 +139,8 @@ def setup(args, net, data_loader, input_shape, top5):
     train_it, val_it = data_loader(args, seed=run.rand_seed, num_parts=num_workers,
                                    part_index=rank)
     schedule = schedule_of(args, num_workers)
-    board = _scalar_writer(args) if rank == 0 else None
+    if args.tensorboard is not None:
+        tensorboard.summary_writer_class()  # missing: an error before any file is written
     # Only now, with every input checked, does the run claim its log.
     files.claim()
     logger = logs.setup_logger(files.log_path if rank == 0 else None, rank, num_workers)
@@ -156,7 +157,9 @@ def setup(args, net, data_loader, input_shape, top5):
     session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
                       files=files, logger=logger, train_it=train_it, val_it=val_it,
                       schedule=schedule, top5=top5, rank=rank, num_workers=num_workers,
-                      mixer=recipe.make_mixer(args), board=board)
+                      mixer=recipe.make_mixer(args))
+    if args.tensorboard is not None and rank == 0:
+        session.board = tensorboard.ScalarWriter(args.tensorboard)
     if args.save_best and rank == 0:
         session.best = BestCheckpoint(files.prefix, logger)
     _prepare_net(session, kv, input_shape)
@@ -169,13 +172,6 @@ def schedule_of(args, num_workers):
     if args.num_examples is None:
         raise UserError('--num-examples is unknown: pass the number of training images')
     return make_schedule(args, epoch_size(args.num_examples, args.batch_size, num_workers))
-
-
-def _scalar_writer(args):
-    if args.tensorboard is None:
-        return None
-    from engine.tensorboard import ScalarWriter  # tensorboardX only when asked for
-    return ScalarWriter(args.tensorboard)
 
 
 def _seed_of(args, files):

@@ -1,6 +1,6 @@
 """--tensorboard DIR: the training figures as TensorBoard scalars, through tensorboardX
-(mxboard does not work with the pinned protobuf). Imported only when the flag is given, so a
-training install needs no tensorboardX.
+(mxboard does not work with the pinned protobuf). tensorboardX is imported only when the flag
+is given, so a training install needs none.
 
 Tags: train/loss and train/top1 per log window and per epoch (epoch/...), lr per window,
 val/loss, val/top1 (and val/top5) per epoch; the step is the global batch count, per epoch
@@ -9,15 +9,20 @@ the number of finished epochs.
 from common.errors import UserError
 
 
+def summary_writer_class():
+    """tensorboardX's SummaryWriter, or a UserError that says how to install it."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise UserError('--tensorboard needs tensorboardX: pip install -r '
+                        'requirements-tensorboard.txt')
+    return SummaryWriter
+
+
 class ScalarWriter:
     def __init__(self, log_dir):
         try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            raise UserError('--tensorboard needs tensorboardX: pip install -r '
-                            'requirements-tensorboard.txt')
-        try:
-            self.writer = SummaryWriter(log_dir)
+            self.writer = summary_writer_class()(log_dir)
         except OSError as err:
             raise UserError('cannot write TensorBoard events to %s (%s)' % (log_dir, err))
 

@@ -4,6 +4,7 @@ import glob
 import json
 import math
 import struct
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from mxnet import gluon
 
 import train_model
+from common.errors import UserError
 from engine import checkpoint, logs, recipe, recipe_flags, schedule
 from engine.optim import OriginalNAG
 from helpers import assert_one_line_error, write_fashion_slice
@@ -249,4 +251,13 @@ def test_bad_recipe_flags_are_one_line_errors(small_slice, tmp_path, flags, need
                       '--log-dir', str(tmp_path), '--depth', '14', '--cpu', '--num-epochs',
                       '2', *flags)
     assert_one_line_error(proc, *needles)
+    assert not list(tmp_path.iterdir())
+
+
+def test_tensorboard_without_tensorboardx_fails_before_writing(small_slice, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setitem(sys.modules, 'tensorboardX', None)  # not installed
+    with pytest.raises(UserError, match='requirements-tensorboard.txt'):
+        train(small_slice, tmp_path / 'logs', '--num-epochs', '1', '--tensorboard',
+              str(tmp_path / 'board'))
     assert not list(tmp_path.iterdir())
