@@ -10,7 +10,7 @@ stepped per batch, the original initialisation, cross-entropy and accuracy (plus
 ImageNet), data parallel over the given devices and over the workers of a dist kvstore.
 The opt-in recipe options (engine/recipe_flags.py: cosine rate, warm-up, label smoothing,
 mixup, no decay on BatchNorm and biases, a best checkpoint, TensorBoard) are all off by
-default, and off, none of their code runs.
+default, and off, the engine takes the original code paths.
 
 As timm's train.py: setup() once, then per epoch train_one_epoch() (returns its figures)
 and end_of_epoch() (evaluate, log, metrics, checkpoint).
