@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup system-packages test demo
 setup: $(STAMP) system-packages
 
-# Reinstalls only when a requirements file changed. The export packages come too, so that
-# `make test` runs the ONNX tests (they skip where onnx is missing).
-$(STAMP): requirements.txt requirements-test.txt requirements-export.txt
+# Reinstalls only when a requirements file changed. The export and TensorBoard packages come
+# too, so that `make test` runs the ONNX tests (they skip where onnx is missing) and the
+# --tensorboard test.
+$(STAMP): requirements.txt requirements-test.txt requirements-export.txt \
+	    requirements-tensorboard.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt \
-	    -r requirements-export.txt
+	    -r requirements-export.txt -r requirements-tensorboard.txt
 	touch $(STAMP)
 
 system-packages:

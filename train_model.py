@@ -12,7 +12,7 @@ import os
 
 from common.errors import ArgumentParser, UserError, run_main
 from data.datasets import DATASETS, dataset_names
-from engine import flags, runtime
+from engine import flags, recipe_flags, runtime
 from engine.summary import print_summary
 
 
@@ -29,6 +29,7 @@ def add_all_args(parser, **network_defaults):
     flags.add_data_args(parser)
     flags.add_device_args(parser)
     flags.add_fit_args(parser)
+    recipe_flags.add_recipe_args(parser)
     flags.add_log_args(parser)
 
 

@@ -29,30 +29,37 @@ class WriteFailed(UserError):
         self.path = path
 
 
+def _tag(epoch):
+    """`0012` after 12 epochs; a named checkpoint (`best`) keeps its name."""
+    return epoch if isinstance(epoch, str) else '%04d' % epoch
+
+
 def params_file(prefix, epoch):
-    return '%s-%04d.params' % (prefix, epoch)
+    return '%s-%s.params' % (prefix, _tag(epoch))
 
 
 def state_file(prefix, epoch):
-    return '%s-%04d.state' % (prefix, epoch)
+    return '%s-%s.state' % (prefix, _tag(epoch))
 
 
 def optimizer_file(prefix, epoch):
-    return '%s-%04d.optimizer' % (prefix, epoch)
+    return '%s-%s.optimizer' % (prefix, _tag(epoch))
 
 
 # ---------------------------------------------------------------- saving
 
-def save_checkpoint(prefix, epoch, net, trainer, meta):
-    """Epoch `epoch` = that many epochs done. A failed write raises WriteFailed."""
+def save_checkpoint(prefix, epoch, net, trainer, meta, name=None):
+    """Epoch `epoch` = that many epochs done; the files are named by `name` (e.g. `best`)
+    when given, else by the epoch. A failed write raises WriteFailed."""
+    tag = epoch if name is None else name
     states, counts = optimizer_states(trainer)
     state = dict(meta, version=STATE_VERSION, epoch=epoch, optimizer_update_counts=counts,
                  omp_num_threads=os.environ.get('OMP_NUM_THREADS'))
     text = json.dumps(state, sort_keys=True, default=str)
     weights = weights_of(net)
-    writes = [(params_file(prefix, epoch), lambda temp: save_nd_dict(temp, weights)),
-              (optimizer_file(prefix, epoch), lambda temp: save_nd_dict(temp, states)),
-              (state_file(prefix, epoch), lambda temp: _write_text(temp, text))]
+    writes = [(params_file(prefix, tag), lambda temp: save_nd_dict(temp, weights)),
+              (optimizer_file(prefix, tag), lambda temp: save_nd_dict(temp, states)),
+              (state_file(prefix, tag), lambda temp: _write_text(temp, text))]
     for path, write in writes:
         try:
             atomic_write(path, write)
@@ -122,7 +129,8 @@ def _is_int(value):
 
 
 def read_state(prefix, epoch):
-    """The checked JSON state of a checkpoint (epoch, batch count, seed, flags, ...)."""
+    """The checked JSON state of a checkpoint (epoch, batch count, seed, flags, ...);
+    `epoch` may be a name (`best`), whose state holds the epochs it was saved after."""
     path = state_file(prefix, epoch)
     try:
         with open(path, 'rb') as handle:
@@ -144,7 +152,7 @@ def read_state(prefix, epoch):
         if not check(state[name]):
             raise UserError('the checkpoint %s is damaged: field %r must be %s (got %.60r)'
                             % (path, name, wanted, state[name]))
-    if state['epoch'] != epoch:
+    if _is_int(epoch) and state['epoch'] != epoch:
         raise UserError('the checkpoint %s is damaged: it says epoch %d'
                         % (path, state['epoch']))
     return state

@@ -8,6 +8,9 @@ seed and the worker are known); the engine runs the original recipe (docs/traini
 Nesterov SGD with weight decay on every learnable parameter, a multi-step learning rate
 stepped per batch, the original initialisation, cross-entropy and accuracy (plus top-5 on
 ImageNet), data parallel over the given devices and over the workers of a dist kvstore.
+The opt-in recipe options (engine/recipe_flags.py: cosine rate, warm-up, label smoothing,
+mixup, no decay on BatchNorm and biases, a best checkpoint, TensorBoard) are all off by
+default, and off, the engine takes the original code paths.
 
 As timm's train.py: setup() once, then per epoch train_one_epoch() (returns its figures)
 and end_of_epoch() (evaluate, log, metrics, checkpoint).
@@ -27,14 +30,15 @@ from mxnet import autograd, gluon
 
 import network
 from common.errors import UserError
-from engine import checkpoint, logs, runfiles
+from engine import checkpoint, logs, recipe, recipe_flags, runfiles, tensorboard
+from engine.best import BestCheckpoint
 from engine.devices import contexts_from_args
 from engine.dist import DistSync
 from engine.evaluate import evaluate
 from engine.loss import training_loss
 from engine.meter import EpochMeter, means
 from engine.optim import OriginalNAG
-from engine.schedule import StepSchedule, epoch_size
+from engine.schedule import StepSchedule, epoch_size, make_schedule
 
 
 class NonFiniteLoss(UserError):
@@ -71,6 +75,9 @@ class Session:
     sync: Optional[DistSync] = None
     num_update: int = 0
     last_checkpoint: Optional[str] = None
+    mixer: Optional[recipe.BatchMixer] = None   # recipe options, all None by default
+    best: Optional[BestCheckpoint] = None
+    board: Any = None
 
 
 def train(args, net, data_loader, input_shape, top5=False):
@@ -87,6 +94,8 @@ def train(args, net, data_loader, input_shape, top5=False):
     except checkpoint.WriteFailed as err:
         raise _stopped(session.logger, err, session.last_checkpoint)
     finally:
+        if session.board is not None:
+            session.board.close()
         logs.close_log_file(session.logger)
         session.files.release()
     return dict(result or {}, log_path=session.files.log_path,
@@ -132,6 +141,7 @@ def setup(args, net, data_loader, input_shape, top5):
         canonical = network.resolve_name(args.network)
     except ValueError as err:
         raise UserError(str(err))
+    recipe_flags.check_args(args)
     kv = create_kvstore(args.kv_store)
     rank, num_workers = (kv.rank, kv.num_workers) if kv else (0, 1)
     # rank 0's lines wait for its log, claimed only once everything has loaded
@@ -152,9 +162,14 @@ def setup(args, net, data_loader, input_shape, top5):
                         'images', rank, num_workers, rank + 1, num_workers,
                         train_it.num_examples, val_it.num_examples)
         schedule = schedule_of(args, num_workers)
+        if not isinstance(schedule, StepSchedule):
+            logger.info(schedule.describe())
+        if args.tensorboard is not None:
+            tensorboard.summary_writer_class()  # missing: an error before any file is written
         session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
                           files=files, logger=logger, train_it=train_it, val_it=val_it,
-                          schedule=schedule, top5=top5, rank=rank, num_workers=num_workers)
+                          schedule=schedule, top5=top5, rank=rank, num_workers=num_workers,
+                          mixer=recipe.make_mixer(args))
         _prepare_net(session, kv, input_shape)
         _open_log(session)
     except BaseException as err:
@@ -164,6 +179,10 @@ def setup(args, net, data_loader, input_shape, top5):
             raise _stopped(logger, err, session_checkpoint(files))
         logs.close_log_file(logger)
         raise
+    if args.tensorboard is not None and rank == 0:
+        session.board = tensorboard.ScalarWriter(args.tensorboard)
+    if args.save_best and rank == 0:
+        session.best = BestCheckpoint(files.prefix, logger)
     return session
 
 
@@ -172,8 +191,7 @@ def schedule_of(args, num_workers):
     epoch (N = --num-examples), as the original and MXNet's examples count them."""
     if args.num_examples is None:
         raise UserError('--num-examples is unknown: pass the number of training images')
-    return StepSchedule(args.lr, args.lr_factor, args.lr_step_epochs,
-                        epoch_size(args.num_examples, args.batch_size, num_workers))
+    return make_schedule(args, epoch_size(args.num_examples, args.batch_size, num_workers))
 
 
 def session_checkpoint(files):
@@ -238,6 +256,8 @@ def _prepare_net(session, kv, input_shape):
                    ctx=contexts)
     for ctx in contexts:  # deferred-initialised parameters get their shapes
         net(mx.nd.zeros((1,) + tuple(input_shape), ctx=ctx))
+    if args.no_wd_bn:
+        recipe.exclude_from_weight_decay(net)
     session.trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,
                                     update_on_kvstore=False)
     if files.resuming:
@@ -278,14 +298,15 @@ def train_one_epoch(session, epoch):
     seed_everything(session.run.rand_seed * 1000003 + epoch)
     session.train_it.set_epoch(epoch)
     session.val_it.set_epoch(epoch)
+    if session.mixer is not None:
+        session.mixer.start_epoch(session.run.rand_seed, epoch)
     meter = EpochMeter(session.top5)
     tic = window_tic = time.time()
     bar = _progress(session, len(session.train_it), epoch)
     for batch, (data, label) in enumerate(session.train_it, start=1):
         lr = session.schedule.lr_at(session.num_update)
         if lr != trainer.learning_rate:
-            logger.info('Epoch[%d] learning rate %g from batch %d (batch %d of the epoch)',
-                        epoch, lr, session.num_update, batch - 1)
+            _log_rate(session, epoch, lr, batch - 1)
             trainer.set_learning_rate(lr)
         _train_step(session, data, label, meter)
         if bar is not None:
@@ -299,12 +320,40 @@ def train_one_epoch(session, epoch):
     return dict(sums=meter.epoch_sums(), time_cost=time.time() - tic)
 
 
+def _log_rate(session, epoch, lr, batch):
+    if isinstance(session.schedule, StepSchedule):  # the original recipe's line
+        session.logger.info('Epoch[%d] learning rate %g from batch %d (batch %d of the epoch)',
+                            epoch, lr, session.num_update, batch)
+        return
+    line = session.schedule.change_line(epoch, lr, session.num_update, batch)
+    if line is not None:
+        session.logger.info(line)
+
+
 def _train_step(session, data, label, meter):
+    if session.mixer is not None:
+        return _mixed_train_step(session, data, label, meter)
     xs = gluon.utils.split_and_load(data, session.contexts)
     ys = gluon.utils.split_and_load(label, session.contexts)
     with autograd.record():
         outs = [session.net(x) for x in xs]
         pairs = [training_loss(out, y, session.args.ensemble_loss) for out, y in zip(outs, ys)]
+    _update(session, pairs, outs, ys, meter)
+
+
+def _mixed_train_step(session, data, label, meter):
+    """--label-smoothing / --mixup: dense targets (engine/recipe.py says what is logged)."""
+    data, target, reported, label = session.mixer.mix(data, label)
+    xs, ys, ts, rs = [gluon.utils.split_and_load(a, session.contexts)
+                      for a in (data, label, target, reported)]
+    with autograd.record():
+        outs = [session.net(x) for x in xs]
+        pairs = [recipe.soft_training_loss(out, t, r, session.args.ensemble_loss)
+                 for out, t, r in zip(outs, ts, rs)]
+    _update(session, pairs, outs, ys, meter)
+
+
+def _update(session, pairs, outs, ys, meter):
     autograd.backward([objective for objective, _ in pairs])
     global_batch = session.args.batch_size * session.num_workers
     if session.sync is not None:
@@ -320,6 +369,9 @@ def _train_step(session, data, label, meter):
 def _log_window(session, meter, epoch, batch, speed):
     window, running = meter.next_window(), meter.read_epoch()
     _check_finite(session, window['loss'], epoch, batch)
+    if session.board is not None:
+        session.board.window(session.num_update, session.trainer.learning_rate,
+                             window['loss'], window['top1'])
     top5 = (100 * window['top5'], 100 * running['top5']) if session.top5 else ()
     session.logger.info(logs.batch_line(epoch, batch, speed, window['loss'], running['loss'],
                                         100 * window['top1'], 100 * running['top1'], *top5))
@@ -352,6 +404,11 @@ def end_of_epoch(session, epoch, figures):
     if session.rank == 0:
         logs.append_metrics(session.files.metrics_path, result)
         _maybe_checkpoint(session, epoch + 1)
+        if session.best is not None:
+            session.best.update(epoch + 1, result['val_acc'], session.net, session.trainer,
+                                _checkpoint_meta(session))
+        if session.board is not None:
+            session.board.epoch(result)
     return result
 
 
@@ -359,11 +416,15 @@ def _maybe_checkpoint(session, done):
     args, files = session.args, session.files
     if done % args.checkpoint_epochs and done != args.num_epochs:
         return
-    meta = dict(num_update=session.num_update, rand_seed=session.run.rand_seed,
-                run=asdict(session.run), args=vars(args))
-    checkpoint.save_checkpoint(files.prefix, done, session.net, session.trainer, meta)
+    checkpoint.save_checkpoint(files.prefix, done, session.net, session.trainer,
+                               _checkpoint_meta(session))
     session.last_checkpoint = checkpoint.params_file(files.prefix, done)
     session.logger.info('Saved checkpoint to "%s"', session.last_checkpoint)
+
+
+def _checkpoint_meta(session):
+    return dict(num_update=session.num_update, rand_seed=session.run.rand_seed,
+                run=asdict(session.run), args=vars(session.args))
 
 
 def _checksum(session):

@@ -1,0 +1,43 @@
+"""The flags of the opt-in recipe options (engine/recipe.py, engine/schedule.py,
+engine/best.py, engine/tensorboard.py). No mxnet import here: the scripts parse their flags
+before MXNet is configured.
+"""
+from common.errors import UserError
+
+# Flags that change what is trained: a resumed run must keep them (and, for cosine, the
+# --num-epochs its curve ends at). --save-best and --tensorboard change no weight.
+TRAINING_FLAGS = ('lr_mode', 'warmup_epochs', 'label_smoothing', 'mixup', 'no_wd_bn')
+
+
+def add_recipe_args(parser):
+    group = parser.add_argument_group('recipe options (off by default: the original recipe)')
+    group.add_argument('--lr-mode', default='step', choices=('step', 'cosine'),
+                       help='step: the original multi-step rate; cosine: half a cosine per '
+                            'batch down to 0 at the last batch; default %(default)s')
+    group.add_argument('--warmup-epochs', type=int, default=0,
+                       help='raise the rate linearly per batch over this many epochs first; '
+                            'default %(default)s')
+    group.add_argument('--label-smoothing', type=float, default=0.0,
+                       help='train against (1-EPS) one-hot + EPS/classes; the logged loss '
+                            'stays the plain cross-entropy; default %(default)s')
+    group.add_argument('--mixup', type=float, default=0.0, metavar='ALPHA',
+                       help='mix each batch with its reverse, weight ~ Beta(ALPHA, ALPHA); '
+                            '0 off; default %(default)s')
+    group.add_argument('--no-wd-bn', action='store_true',
+                       help='no weight decay on BatchNorm gamma/beta and on biases')
+    group.add_argument('--save-best', action='store_true',
+                       help='also keep <prefix>-best.params/.state, the epoch with the best '
+                            'test accuracy so far')
+    group.add_argument('--tensorboard', default=None, metavar='DIR',
+                       help='write TensorBoard scalars to DIR (needs tensorboardX, see '
+                            'requirements-tensorboard.txt)')
+    return group
+
+
+def check_args(args):
+    if args.warmup_epochs < 0:
+        raise UserError('--warmup-epochs must be 0 or more (got %d)' % args.warmup_epochs)
+    if not 0.0 <= args.label_smoothing < 1.0:
+        raise UserError('--label-smoothing must be in [0, 1) (got %g)' % args.label_smoothing)
+    if not args.mixup >= 0.0:
+        raise UserError('--mixup must be 0 (off) or positive (got %g)' % args.mixup)
