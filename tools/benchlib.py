@@ -185,15 +185,18 @@ def measure_profile(options):
     """Aggregate operator times of a few training steps from MXNet's profiler."""
     import mxnet as mx
     _, step, sync = training_step(options)
-    timed(step, 0, options['warmup'], sync)
+    for _ in range(options['warmup']):
+        step()
+    sync()
     with tempfile.TemporaryDirectory(prefix='bench-profile-') as folder:
         mx.profiler.set_config(profile_all=True, aggregate_stats=True,
                                filename=os.path.join(folder, 'profile.json'))
         mx.profiler.set_state('run')
-        timed(step, options['steps'], 0, sync)
+        seconds = timed(step, options['steps'], 0, sync)
         mx.profiler.set_state('stop')
         stats = json.loads(mx.profiler.dumps(reset=True, format='json'))
-    return dict(operators=operator_table(stats), steps=options['steps'])
+    return dict(operators=operator_table(stats), steps=options['steps'],
+                wall_ms_per_step=1000 * seconds)
 
 
 def operator_table(stats):

@@ -17,6 +17,14 @@ TORCH_NETS = ('cross', 'resnet')
 TORCH_KINDS = ('step', 'infer')
 # oneDNN's verbose switch under the names MXNet 1.9.1's oneDNN versions read.
 ONEDNN_VERBOSE = dict(DNNL_VERBOSE='1', MKLDNN_VERBOSE='1', ONEDNN_VERBOSE='1')
+# The profile times each operator alone: the static graph otherwise runs segments of
+# operators as one bulk, which the profiler lists under their joined names. It runs on the
+# threaded engine: under NaiveEngine MXNet 1.9.1's profiler records every graph operator
+# twice but imperative ones (the optimizer's) once (resnet d8: its 9 convolutions counted
+# 17 times, 146 _mul_scalar once each), which skews the shares.
+PROFILE_ENV = dict(ONEDNN_VERBOSE, MXNET_EXEC_BULK_EXEC_TRAIN='0',
+                   MXNET_EXEC_BULK_EXEC_INFERENCE='0',
+                   MXNET_ENGINE_TYPE='ThreadedEnginePerDevice')
 
 
 def options_of(args):
@@ -44,10 +52,19 @@ def options_of(args):
             raise UserError('--%s must be at least 1' % flag.replace('_', '-'))
     if args.warmup < 0:
         raise UserError('--warmup must be at least 0')
-    return dict(network=name, depth=args.depth, widen_factor=args.widen_factor,
-                num_classes=args.num_classes or spec.num_classes, shape=list(shape),
-                batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-                loop_images=args.loop_images, kinds=kinds)
+    options = dict(network=name, depth=args.depth, widen_factor=args.widen_factor,
+                   num_classes=args.num_classes or spec.num_classes, shape=list(shape),
+                   batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
+                   loop_images=args.loop_images, kinds=kinds)
+    try:   # a bad depth or widen factor fails here, in one line, before any process
+        network.get_net(name, depth=args.depth, widen_factor=args.widen_factor,
+                        num_classes=options['num_classes'])
+    except ValueError as err:
+        raise UserError(str(err))
+    if name in TORCH_NETS:   # the PyTorch reference builds the same blocks per group
+        import importlib
+        options['blocks'] = list(importlib.import_module('network.' + name).layout(args.depth))
+    return options
 
 
 def run_worker(kind, options, torch=False, env=None):
@@ -191,16 +208,20 @@ def profile(args, options):
     """The training step under MXNet's profiler, with oneDNN's verbose log on: the slowest
     operators, and how often BatchNorm backward ran on the reference kernel and how many
     layout reorders oneDNN executed (per step)."""
-    result, stdout = run_worker('profile', options, env=ONEDNN_VERBOSE)
+    result, stdout = run_worker('profile', options, env=PROFILE_ENV)
     onednn = benchlib.count_onednn_lines(stdout)
     steps = result['steps']
-    total = sum(row['total_ms'] for row in result['operators']) or 1.0
-    print('%s d%d, batch %d: MXNet profiler over %d training steps (%s threads, %s)'
+    operators = [row for row in result['operators'] if row['domain'] == 'operator']
+    total = sum(row['total_ms'] for row in operators) or 1.0
+    print('%s d%d, batch %d: MXNet profiler over %d training steps (%s threads, %s, '
+          'operators unbulked)'
           % (options['network'], options['depth'], options['batch_size'], steps,
-             os.environ.get('OMP_NUM_THREADS'), os.environ.get('MXNET_ENGINE_TYPE')))
-    print('%-40s %8s %12s %7s' % ('operator', 'calls', 'ms per step', 'share'))
-    for row in result['operators'][:args.top]:
-        print('%-40s %8d %12.2f %6.1f%%' % (row['name'][:40], row['calls'],
+             os.environ.get('OMP_NUM_THREADS'), PROFILE_ENV['MXNET_ENGINE_TYPE']))
+    print('wall time %.1f ms per step; operator times summed: %.1f ms per step'
+          % (result['wall_ms_per_step'], total / steps))
+    print('%-40s %8s %12s %7s' % ('operator', 'per step', 'ms per step', 'share'))
+    for row in operators[:args.top]:
+        print('%-40s %8.0f %12.2f %6.1f%%' % (row['name'][:40], row['calls'] / steps,
                                             row['total_ms'] / steps,
                                             100 * row['total_ms'] / total))
     if onednn['by_kind']:
