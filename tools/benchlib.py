@@ -89,7 +89,7 @@ def measure_peak(options):
     """Measured fp32 peak: the best of several large single-precision GEMMs through MXNet
     (MKL/oneDNN sgemm with the benchmark's threads)."""
     import mxnet as mx
-    n = options.get('gemm_size', 2048)
+    n = options['gemm_size']
     a, b = mx.nd.random.uniform(shape=(n, n)), mx.nd.random.uniform(shape=(n, n))
     best = min(timed(lambda: mx.nd.dot(a, b), 1, 1, mx.nd.waitall) for _ in range(5))
     return dict(gflops=2.0 * n ** 3 / best / 1e9,

@@ -53,6 +53,8 @@ def build_parser():
     run.add_argument('--rounds', type=int, default=3, help='interleaved processes per kind')
     run.add_argument('--loop-images', type=int, default=2048,
                      help='synthetic training records of the loop')
+    run.add_argument('--gemm-size', type=int, default=2048,
+                     help='side of the square GEMM that measures the fp32 peak')
     run.add_argument('--compare', action='store_true', help='PyTorch eager reference too')
     run.add_argument('--json', metavar='FILE', help='write every figure to FILE')
     modes = parser.add_argument_group('other modes')

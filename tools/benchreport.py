@@ -47,7 +47,8 @@ def options_of(args):
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown or not kinds:
         raise UserError('--only takes some of %s, not %r' % (', '.join(KINDS), args.only))
-    for flag in ('batch_size', 'steps', 'rounds', 'loop_images', 'pipeline_images', 'top'):
+    for flag in ('batch_size', 'steps', 'rounds', 'loop_images', 'pipeline_images', 'top',
+                 'gemm_size'):
         if getattr(args, flag) < 1:
             raise UserError('--%s must be at least 1' % flag.replace('_', '-'))
     if args.warmup < 0:
@@ -55,7 +56,7 @@ def options_of(args):
     options = dict(network=name, depth=args.depth, widen_factor=args.widen_factor,
                    num_classes=args.num_classes or spec.num_classes, shape=list(shape),
                    batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-                   loop_images=args.loop_images, kinds=kinds)
+                   loop_images=args.loop_images, gemm_size=args.gemm_size, kinds=kinds)
     try:   # a bad depth or widen factor fails here, in one line, before any process
         network.get_net(name, depth=args.depth, widen_factor=args.widen_factor,
                         num_classes=options['num_classes'])
