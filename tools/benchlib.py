@@ -148,6 +148,8 @@ def measure_infer(options):
 
 def measure_eval(options):
     """engine.evaluate over the synthetic test records (reading and scoring included)."""
+    import mxnet as mx
+
     from data.iterators import get_iterators
     from engine.evaluate import evaluate
     net = build_net(options)
@@ -155,7 +157,6 @@ def measure_eval(options):
     size = options['batch_size']
     _, val_it = get_iterators(CIFAR_SHAPES[tuple(options['shape'])], options['data_dir'],
                               batch_size=size, test_batch_size=size)
-    import mxnet as mx
     evaluate(net, val_it, [mx.cpu()], size, top5=False)   # warm-up pass: graph, reader
     tic = time.perf_counter()
     sums = evaluate(net, val_it, [mx.cpu()], size, top5=False)
