@@ -132,7 +132,7 @@ def run_rounds(args, options, skipped):
                 result, _ = run_worker(name, options, torch=torch)
                 label = 'torch_' + name if torch else name
                 series.setdefault(label, []).append(result)
-                print('  round %d/%d  %-12s %9.1f img/s  peak RSS %6.0f MiB'
+                print('  round %d/%d  %-12s %9.2f img/s  peak RSS %6.0f MiB'
                       % (round_index + 1, args.rounds, label, result['img_s'],
                          result['peak_rss_mib']), flush=True)
     return series
@@ -189,7 +189,7 @@ def print_table(rows, ratios, peak):
     print('fp32 peak %.1f GFLOP/s (%s)' % (peak['gflops'], peak['method']))
     print('%-12s %10s %10s %8s %10s' % ('', 'img/s', 'GFLOP/s', '% peak', 'RSS MiB'))
     for label, row in rows.items():
-        print('%-12s %10.1f %10.1f %7.1f%% %10.0f' % (label, row['img_s'], row['gflops'],
+        print('%-12s %10.2f %10.1f %7.1f%% %10.0f' % (label, row['img_s'], row['gflops'],
                                                      100 * row['peak_share'],
                                                      row['peak_rss_mib']))
     for name, value in ratios.items():
