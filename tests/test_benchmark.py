@@ -1,0 +1,86 @@
+"""tools/benchmark.py on tiny networks: the figures it reports are there and sane (no timing
+assertions), the FLOP count matches a hand count, bad flags end in one error line."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import assert_one_line_error
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+
+TINY = ['--network', 'cross', '--depth', '14', '--shape', '1,28,28', '--batch-size', '4',
+        '--steps', '1', '--warmup', '1', '--rounds', '1', '--gemm-size', '256']
+
+
+def run_benchmark(*flags):
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'benchmark.py')]
+                          + list(flags), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_graph_flops_match_a_hand_count():
+    import benchlib
+    options = dict(network='resnet', depth=8, widen_factor=1, num_classes=10, shape=[3, 8, 8])
+    conv = lambda k, c, size, kernel: k * size * size * c * kernel * kernel  # noqa: E731
+    macs = (conv(16, 3, 8, 3) + 2 * conv(16, 16, 8, 3)              # stem, g1
+            + conv(32, 16, 4, 3) + conv(32, 32, 4, 3) + conv(32, 16, 4, 1)   # g2
+            + conv(64, 32, 2, 3) + conv(64, 64, 2, 3) + conv(64, 32, 2, 1)   # g3
+            + 64 * 10)                                              # classifier
+    net = benchlib.build_net(options)
+    assert benchlib.graph_flops(net, options['shape']) == 2 * macs
+
+
+def test_benchmark_reports_every_part_in_its_json(tmp_path):
+    out = tmp_path / 'bench.json'
+    proc = run_benchmark(*TINY, '--loop-images', '16', '--compare', '--json', str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report['options']['network'] == 'cross'
+    assert report['machine']['omp_threads'] and report['machine']['engine'] == 'NaiveEngine'
+    assert report['training_flops_per_image'] == 3 * report['flops_per_image'] > 0
+    assert report['peak']['gflops'] > 0 and 'sgemm' in report['peak']['method']
+    for kind in ('step', 'loop', 'eval', 'infer'):
+        row = report['results'][kind]
+        assert row['img_s'] > 0 and len(row['runs']) == 1
+        assert 0 < row['peak_share'] < 10 and row['gflops'] > 0
+        assert 50 < row['peak_rss_mib'] < 64 * 1024
+    assert 0 < report['ratios']['loop_over_step']
+    # --compare: the PyTorch reference ran, or the report says why not
+    assert 'torch_step' in report['results'] or 'torch' in report['skipped']
+    assert 'step' in proc.stdout and 'img/s' in proc.stdout
+
+
+def test_profile_lists_operators_and_onednn_counts(tmp_path):
+    out = tmp_path / 'profile.json'
+    proc = run_benchmark(*TINY, '--profile', '--top', '5', '--json', str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    names = [row['name'] for row in report['operators']]
+    assert 'Convolution' in names and '_backward_Convolution' in names
+    assert report['onednn']['by_kind'].get('convolution', 0) > 0
+    assert 'BatchNorm backward on the reference kernel' in proc.stdout
+
+
+def test_imagenet_pipeline_per_thread(tmp_path):
+    out = tmp_path / 'pipeline.json'
+    proc = run_benchmark('--pipeline', 'imagenet', '--threads', '1', '--batch-size', '4',
+                         '--pipeline-images', '8', '--json', str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (result,) = json.loads(out.read_text())['pipeline']
+    assert result['threads'] == 1 and result['img_s'] > 0
+    assert result['img_s_per_thread'] == pytest.approx(result['img_s'])
+
+
+@pytest.mark.parametrize('flags, words', [
+    (['--depth', '13'], ['depth 13']),
+    (['--shape', '3,32'], ['--shape']),
+    (['--only', 'step,nap'], ['--only']),
+    (['--network', 'nonet'], ['nonet']),
+    (['--pipeline', 'imagenet', '--threads', '0'], ['--threads']),
+])
+def test_bad_flags_end_in_one_error_line(flags, words):
+    assert_one_line_error(run_benchmark(*flags), *words)

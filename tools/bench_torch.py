@@ -1,0 +1,133 @@
+"""The PyTorch eager reference of tools/benchmark.py --compare: cross (DFN-MR) and resnet.
+
+Run by the benchmark as a separate process (`--worker step|infer --options JSON`), never
+imported by training: torch is an optional extra. The networks have the same layers,
+shapes and FLOPs as network/cross.py and network/resnet.py (conv units conv -> BN -> ReLU,
+3x3 convs, 1x1/2 projection shortcuts, global average pooling, one Dense); the weights are
+PyTorch's defaults, which do not change the speed. The step is plain torch.optim.SGD with
+Nesterov momentum and weight decay (the same work per parameter as OriginalNAG).
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchlib  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+BN_EPSILON = 2e-5
+BN_MOMENTUM = 0.01   # PyTorch's momentum is 1 - MXNet's 0.99
+
+
+def conv_unit(kin, kout, kernel, stride, relu):
+    layers = [nn.Conv2d(kin, kout, kernel, stride, kernel // 2, bias=False),
+              nn.BatchNorm2d(kout, eps=BN_EPSILON, momentum=BN_MOMENTUM)]
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def two(kin, kout):
+    """3x3 unit (stride 2 when the channels change) with ReLU, then 3x3 unit without."""
+    return nn.Sequential(conv_unit(kin, kout, 3, 1 if kin == kout else 2, True),
+                         conv_unit(kout, kout, 3, 1, False))
+
+
+def zero(kin, kout):
+    return nn.Identity() if kin == kout else conv_unit(kin, kout, 1, 2, False)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, kin, kout, last=False):
+        super().__init__()
+        self.short, self.body = zero(kin, kout), two(kin, kout)
+
+    def forward(self, x):
+        return torch.relu(self.short(x) + self.body(x))
+
+
+class CrossBlock(nn.Module):
+    """Merge-and-run: m = (zero1(x1) + zero2(x2)) / 2, each stream relu(m + two(x))."""
+
+    def __init__(self, kin, kout, last=False):
+        super().__init__()
+        self.last = last
+        self.short1, self.short2 = zero(kin, kout), zero(kin, kout)
+        self.body1, self.body2 = two(kin, kout), two(kin, kout)
+
+    def forward(self, streams):
+        x1, x2 = streams
+        m = 0.5 * (self.short1(x1) + self.short2(x2))
+        if self.last:
+            return torch.relu(m + self.body1(x1) + self.body2(x2))
+        return torch.relu(m + self.body1(x1)), torch.relu(m + self.body2(x2))
+
+
+class CifarNet(nn.Module):
+    def __init__(self, block, blocks, widen_factor, num_classes, in_channels):
+        super().__init__()
+        w = widen_factor
+        channels = [(16 * w, 16 * w), (16 * w, 32 * w), (32 * w, 64 * w)]
+        self.streams = 2 if block is CrossBlock else 1
+        self.stem = conv_unit(in_channels, 16 * w, 3, 1, True)
+        layers = []
+        for g, (n, (kin, kout)) in enumerate(zip(blocks, channels)):
+            for b in range(n):
+                last = g == len(blocks) - 1 and b == n - 1
+                layers.append(block(kin if b == 0 else kout, kout, last))
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(channels[-1][1], num_classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.features((x, x) if self.streams == 2 else x)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def build(options):
+    block = dict(cross=CrossBlock, resnet=ResBlock)[options['network']]
+    return CifarNet(block, options['blocks'], options['widen_factor'],
+                    options['num_classes'], options['shape'][0])
+
+
+def measure(kind, options):
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', os.cpu_count() or 1)))
+    torch.manual_seed(0)
+    net = build(options)
+    size = options['batch_size']
+    data = torch.randn((size,) + tuple(options['shape']))
+    label = torch.arange(size) % options['num_classes']
+    if kind == 'infer':
+        net.eval()
+
+        def run():
+            with torch.no_grad():
+                net(data)
+    else:
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                                    weight_decay=1e-4)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def run():
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(net(data), label).backward()
+            optimizer.step()
+    seconds = benchlib.timed(run, options['steps'], options['warmup'], lambda: None)
+    return dict(img_s=size / seconds, torch_version=torch.__version__)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--worker', choices=('step', 'infer'), required=True)
+    parser.add_argument('--options', required=True)
+    args = parser.parse_args()
+    result = measure(args.worker, json.loads(args.options))
+    result['peak_rss_mib'] = benchlib.peak_rss_mib()
+    print(benchlib.RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,107 @@
+#!/usr/bin/env python
+"""One benchmark for the whole pipeline: training step, training loop, evaluation, inference.
+
+    python tools/benchmark.py                          # cross d110, batch 128, 3x32x32
+    python tools/benchmark.py --network resnet --depth 110 --compare --json out.json
+    python tools/benchmark.py --network symbol_cross --batch-size 32   # ImageNet net at 224
+    python tools/benchmark.py --profile                # top operators, oneDNN fallbacks
+    python tools/benchmark.py --pipeline imagenet --threads 1,2,4   # record decoding
+
+Every measurement runs in its own process with the environment train_model.py sets on the
+CPU (OMP_NUM_THREADS, NaiveEngine), `--rounds` times, interleaved, and the medians are
+reported: img/s, GFLOP/s (FLOPs counted from the network's graph: 2 x the conv and
+fully-connected multiply-adds; a training image costs 3 x its forward pass), the share of
+the fp32 peak measured with a large MXNet GEMM, and the process's peak RSS.
+
+  step   the port's bare training step: hybridized static net, OriginalNAG, one batch
+  loop   train_model.py itself on synthetic records of the official format (data,
+         augmentation, metrics, logging): training img/s of its second epoch
+  eval   engine.evaluate over the synthetic test records (reading included)
+  infer  the hybridized net's forward pass on one batch
+--compare runs a same-architecture PyTorch eager reference (cross and resnet) right after
+each MXNet step and inference process, when torch is installed. Asserts nothing.
+"""
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+
+from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
+
+KINDS = ('step', 'loop', 'eval', 'infer')
+
+
+def build_parser():
+    parser = ArgumentParser(prog='tools/benchmark.py', description=__doc__.split('\n')[0],
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    net = parser.add_argument_group('network')
+    net.add_argument('--network', default='cross')
+    net.add_argument('--depth', type=int, default=110)
+    net.add_argument('--widen-factor', type=int, default=1)
+    net.add_argument('--num-classes', type=int, default=None, help='default: the network\'s')
+    net.add_argument('--shape', default=None,
+                     help='input C,H,W (default 3,32,32; 3,224,224 for ImageNet networks)')
+    net.add_argument('--batch-size', type=int, default=128)
+    run = parser.add_argument_group('measurement')
+    run.add_argument('--only', default=','.join(KINDS), help='which of %s' % ', '.join(KINDS))
+    run.add_argument('--steps', type=int, default=20, help='timed batches per process')
+    run.add_argument('--warmup', type=int, default=5, help='untimed batches first')
+    run.add_argument('--rounds', type=int, default=3, help='interleaved processes per kind')
+    run.add_argument('--loop-images', type=int, default=2048,
+                     help='synthetic training records of the loop')
+    run.add_argument('--gemm-size', type=int, default=2048,
+                     help='side of the square GEMM that measures the fp32 peak')
+    run.add_argument('--compare', action='store_true', help='PyTorch eager reference too')
+    run.add_argument('--json', metavar='FILE', help='write every figure to FILE')
+    modes = parser.add_argument_group('other modes')
+    modes.add_argument('--profile', action='store_true',
+                       help='MXNet profiler: top operators of the training step, and oneDNN '
+                       'BatchNorm-backward fallbacks and reorders')
+    modes.add_argument('--top', type=int, default=15, help='operators --profile prints')
+    modes.add_argument('--pipeline', choices=('imagenet', 'cifar'),
+                       help='record pipeline only: ImageNet-like JPEG records (480px, '
+                       'random-resized crop, HSL jitter) per decoding thread, or the CIFAR '
+                       'readers (tools/bench_iterator.py)')
+    modes.add_argument('--threads', default='1,2', help='decoding threads for --pipeline')
+    modes.add_argument('--pipeline-images', type=int, default=256)
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    parser.add_argument('--options', help=argparse.SUPPRESS)
+    return parser
+
+
+def configure_environment():
+    """MXNet's environment as train_model.py sets it on the CPU (before mxnet is imported)."""
+    from engine import runtime
+    runtime.configure(argparse.Namespace(cpu=True, gpus=None, kv_store='device'))
+
+
+def worker_main(kind, options):
+    """Inside a measurement process: one measurement, printed as a JSON line."""
+    configure_environment()
+    import benchlib
+    result = benchlib.MEASURES[kind](options)
+    result['peak_rss_mib'] = benchlib.peak_rss_mib()
+    print(benchlib.RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.worker:
+        return worker_main(args.worker, json.loads(args.options))
+    configure_environment()
+    import benchreport
+    options = benchreport.options_of(args)
+    if args.pipeline:
+        return benchreport.pipeline(args, options)
+    if args.profile:
+        return benchreport.profile(args, options)
+    return benchreport.benchmark(args, options)
+
+
+if __name__ == '__main__':
+    run_main(main)
