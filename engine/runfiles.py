@@ -20,7 +20,8 @@ from engine.lock import RunLock
 # chose the run (aliases resolve to it). Every other flag, present and future, must match.
 MAY_CHANGE = {'log_dir', 'exp_name', 'model_prefix', 'load_epoch', 'resume', 'log_iters',
               'no_progress', 'checkpoint_epochs', 'num_epochs', 'data_dir', 'data_threads',
-              'gpus', 'cpu', 'lr_steps', 'network', 'rand_seed'}
+              'gpus', 'cpu', 'lr_steps', 'network', 'rand_seed',
+              'save_best', 'tensorboard'}   # they change no weight
 FLAG_NAMES = {'lr_step_epochs': 'lr-steps'}
 
 

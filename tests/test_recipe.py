@@ -208,8 +208,9 @@ def read_scalars(path):
 
 def test_best_checkpoint_and_tensorboard_scalars(small_slice, tmp_path):
     board = tmp_path / 'board'
+    # explicit --lr-steps: the default ones follow --num-epochs, which the resume below grows
     result = train(small_slice, tmp_path / 'run', '--num-epochs', '3', '--save-best',
-                   '--tensorboard', str(board), '--lr', '0.05')
+                   '--tensorboard', str(board), '--lr', '0.05', '--lr-steps', '2')
     prefix = result['weights_prefix']
     with open(result['log_path'].replace('.txt', '.metrics.jsonl')) as handle:
         val_accs = [json.loads(line)['val_acc'] for line in handle]
@@ -233,7 +234,7 @@ def test_best_checkpoint_and_tensorboard_scalars(small_slice, tmp_path):
     # a resumed run keeps the best so far: only a better epoch replaces it
     before = open(checkpoint.params_file(prefix, 'best'), 'rb').read()
     again = train(small_slice, tmp_path / 'run', '--num-epochs', '4', '--resume',
-                  '--save-best', '--lr', '0.05')
+                  '--save-best', '--lr', '0.05', '--lr-steps', '2')
     if again['val_acc'] <= max(val_accs):
         assert open(checkpoint.params_file(prefix, 'best'), 'rb').read() == before
     else:

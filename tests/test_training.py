@@ -47,7 +47,9 @@ def test_short_run_learns_and_writes_the_original_files(fashion_slice, tmp_path)
     records = epochs_of(log)
     assert [r.epoch for r in records] == [0, 1, 2]
     assert records[-1].train_loss < records[0].train_loss
-    assert result['val_acc'] > 0.5, result  # chance is 0.1
+    # chance is 0.1. Not the test accuracy: with the original's BatchNorm momentum (0.99)
+    # the running statistics of ~90 batches still hold 40% of their start values.
+    assert records[-1].train_acc > 0.5, records[-1]
     assert logs.parse_log(log).complete and logs.parse_log(log).unparseable_lines == 0
     with open(log) as handle:
         lines = handle.read().splitlines()
