@@ -15,6 +15,8 @@ import numpy as np
 
 # How a measurement process marks its one line of figures on stdout.
 RESULT_PREFIX = 'BENCH-RESULT '
+# And where the profiled steps start and end in oneDNN's verbose log.
+PROFILE_START, PROFILE_END = 'BENCH-PROFILE-START', 'BENCH-PROFILE-END'
 
 # Images of the synthetic record sets the loop and evaluation read.
 CIFAR_SHAPES = {(3, 32, 32): 'cifar10', (1, 28, 28): 'fashion-mnist'}
@@ -189,12 +191,14 @@ def measure_profile(options):
     for _ in range(options['warmup']):
         step()
     sync()
+    mark_stdout(PROFILE_START)
     with tempfile.TemporaryDirectory(prefix='bench-profile-') as folder:
         mx.profiler.set_config(profile_all=True, aggregate_stats=True,
                                filename=os.path.join(folder, 'profile.json'))
         mx.profiler.set_state('run')
         seconds = timed(step, options['steps'], 0, sync)
         mx.profiler.set_state('stop')
+        mark_stdout(PROFILE_END)
         stats = json.loads(mx.profiler.dumps(reset=True, format='json'))
     return dict(operators=operator_table(stats), steps=options['steps'],
                 wall_ms_per_step=1000 * seconds)
@@ -211,10 +215,20 @@ def operator_table(stats):
     return sorted(rows.values(), key=lambda row: -row['total_ms'])
 
 
+def mark_stdout(marker):
+    """A line on stdout after everything C code has printed so far (oneDNN's verbose log
+    goes through C's buffered stdout, not Python's)."""
+    import ctypes
+    ctypes.CDLL(None).fflush(None)
+    os.write(1, (marker + '\n').encode())
+
+
 def count_onednn_lines(text):
-    """From oneDNN's verbose log: executions per primitive kind, BatchNorm backward runs on
-    the reference (fallback) kernel, and reorders."""
+    """From oneDNN's verbose log of the profiled steps (between the markers): executions
+    per primitive kind, BatchNorm backward runs on the reference (fallback) kernel, and
+    reorders."""
     kinds, fallback = {}, 0
+    text = text.split(PROFILE_START + '\n')[-1].split(PROFILE_END + '\n')[0]
     for line in text.splitlines():
         fields = line.split(',')
         if len(fields) < 6 or not fields[0].endswith('_verbose') or fields[1] != 'exec':

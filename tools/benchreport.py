@@ -226,8 +226,7 @@ def profile(args, options):
                                             row['total_ms'] / steps,
                                             100 * row['total_ms'] / total))
     if onednn['by_kind']:
-        # The verbose log covers the warm-up steps too: count per logged step.
-        logged = steps + options['warmup']
+        logged = steps   # the counts cover the profiled steps alone
         print('oneDNN executions per step: %s' % ', '.join(
             '%s %.0f' % (kind, count / logged) for kind, count in sorted(onednn['by_kind'].items())))
         print('BatchNorm backward on the reference kernel: %.0f per step; reorders: %.0f per '
