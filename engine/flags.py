@@ -48,8 +48,9 @@ def add_data_args(parser):
     group.add_argument('--data-shape', type=int, default=None,
                        help='input height and width; default: the data set\'s')
     group.add_argument('--aug-type', type=int, default=None, choices=(0, 1, 2),
-                       help='0 none, 1 pad 4 + crop + mirror, 2 crop + mirror; '
-                            'default: the data set\'s')
+                       help='0 none, 1 pad 4 + crop + mirror, 2 crop + mirror (ImageNet: '
+                            '0 random crop + mirror only, else also scale, aspect and HSL '
+                            'jitter); default: the data set\'s')
     group.add_argument('--data-threads', type=int, default=None,
                        help='decoding threads; default: one per core')
     return group

@@ -1,5 +1,5 @@
 """`python -m data.prepare` as a user runs it: bad input ends in one line, exit code 2, no
-traceback and no half-written files; the real Fashion-MNIST converts in seconds."""
+traceback and no half-written files; the real Fashion-MNIST converts completely."""
 import os
 import signal
 import subprocess
@@ -85,12 +85,9 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
     proc.wait()
     assert not {'dataset.json', 'train.rec', 'test.rec'} & set(leftovers(out))
 
-    start = time.time()
-    done = prepare('fashion-mnist', '--out', out)
-    seconds = time.time() - start
+    done = prepare('fashion-mnist', '--out', out)   # its speed: tools/ benchmarks, not here
     assert done.returncode == 0, done.stderr
     assert '60000 train, 10000 test records' in done.stdout
-    assert seconds < 30, seconds
     assert leftovers(out) == ['dataset.json', 'test.idx', 'test.rec', 'train.idx', 'train.rec']
 
     images, _ = read_idx(os.path.join(DEBIAN_DIR, 't10k-images-idx3-ubyte.gz'), 3)
