@@ -5,13 +5,15 @@ A run's files (see the README's "Outputs"):
     <folder>/weights/<name>/<name>-<epoch:04d>.params
 A user may name the log, the weights folder, or a weights prefix with an epoch.
 """
-import ast
 import glob
 import os
 import re
 from dataclasses import dataclass
 
 from common.errors import UserError
+from engine.checkpoint import params_file
+from engine.logs import parse_namespace
+from engine.runfiles import weights_prefix
 
 HEAD_MARK = 'start with arguments Namespace('
 
@@ -24,7 +26,7 @@ class Checkpoint:
 
     @property
     def params_path(self):
-        return '%s-%04d.params' % (self.prefix, self.epoch)
+        return params_file(self.prefix, self.epoch)
 
     @property
     def name(self):
@@ -43,8 +45,7 @@ def _prefix_of(path):
     """A log, a weights folder or a prefix -> (weights prefix, log path)."""
     path = os.path.normpath(path)
     if path.endswith('.txt'):
-        name = os.path.splitext(os.path.basename(path))[0]
-        return os.path.join(os.path.dirname(path), 'weights', name, name), path
+        return weights_prefix(path), path
     if os.path.isdir(path):
         path = os.path.join(path, os.path.basename(path))
     name = os.path.basename(path)
@@ -64,14 +65,11 @@ def run_flags(log_path):
         raise UserError('cannot read the run\'s log %s (%s): the network and its flags come '
                         'from it' % (log_path, err.strerror))
     for line in head:
-        start = line.find(HEAD_MARK)
-        if start >= 0:
-            try:
-                call = ast.parse(line[start + len(HEAD_MARK) - len('Namespace('):].strip(),
-                                 mode='eval').body
-                return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-            except (SyntaxError, ValueError):
-                break
+        if HEAD_MARK in line:
+            flags = parse_namespace(line)   # the log module's own reader of that line
+            if flags:
+                return flags
+            break
     raise UserError('%s has no readable `start with arguments Namespace(...)` line: it is '
                     'not a training log of this project' % log_path)
 
