@@ -1,7 +1,8 @@
 """What tools/sweep.py knows about its runs: the grid, each run's files, the plan, the lock.
 
 The sweep drives train_model.py only through its flags, and learns where each run stands
-from the files the run writes; read_run() is the one place that knows their layout.
+from the files the run writes; read_run() is the one place here that reads them, through
+the engine's own layout functions.
 """
 import fcntl
 import glob
@@ -14,6 +15,8 @@ from typing import List, Optional
 
 from common.errors import UserError
 from common.atomic import atomic_write
+from engine.checkpoint import checkpoint_epochs
+from engine.runfiles import config_stem, metrics_path, weights_prefix
 
 PLAN_FILE = 'sweep.json'
 LOCK_FILE = 'sweep.lock'
@@ -83,7 +86,7 @@ def read_run(log_dir, point, exp_name):
     <log_dir>/<dataset>[_noaug]/<net>/<net>_d<D>w<W>_<exp><run>.txt, <log>.metrics.jsonl,
     weights/<log name>/<log name>-<epoch:04d>.params and .state (a checkpoint counts once
     both exist: train_model.py writes the .state last)."""
-    stem = '%s_d%dw%d_%s' % (point.network, point.depth, point.widen_factor, exp_name)
+    stem = config_stem(point.network, point.depth, point.widen_factor, exp_name)
     pattern = re.compile(re.escape(stem) + _RUN_LOG)
     logs = []
     for path in glob.glob(os.path.join(glob.escape(log_dir), '*', point.network, '*.txt')):
@@ -93,23 +96,19 @@ def read_run(log_dir, point, exp_name):
     if not logs:
         return RunState()
     log = max(logs)[1]
-    name = os.path.splitext(os.path.basename(log))[0]
     state = RunState(log=log)
     found = re.search(r'\bnum_epochs=(\d+)', read_text(log, 0, 65536))
     state.num_epochs = int(found.group(1)) if found else None
     epochs = [int(n) for n in re.findall(r'Epoch\[(\d+)\]', read_text(log, -4096))]
     state.current_epoch = max(epochs) if epochs else None
-    for line in read_text(os.path.splitext(log)[0] + '.metrics.jsonl').splitlines():
+    for line in read_text(metrics_path(log)).splitlines():
         try:
             state.epoch_seconds.append(float(json.loads(line)['time_cost']))
         except (ValueError, KeyError, TypeError):
             continue   # a line cut short by a kill: that epoch is not done
     state.epochs_done = len(state.epoch_seconds)
-    prefix = os.path.join(os.path.dirname(log), 'weights', name, name)
-    saved = [int(path[len(prefix) + 1:-len('.state')])
-             for path in glob.glob(glob.escape(prefix) + '-[0-9][0-9][0-9]*.state')
-             if os.path.exists(path[:-len('.state')] + '.params')]
-    state.checkpoint = max(saved) if saved else None
+    saved = checkpoint_epochs(weights_prefix(log))   # the engine's own rule
+    state.checkpoint = saved[-1] if saved else None
     return state
 
 
