@@ -65,6 +65,28 @@ def test_profile_lists_operators_and_onednn_counts(tmp_path):
     assert 'BatchNorm backward on the reference kernel' in proc.stdout
 
 
+def _has_avx512():
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            return ' avx512f' in cpuinfo.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_avx512(), reason="oneDNN's kernel choice checked on AVX-512 only")
+def test_resnet_step_runs_no_reference_batchnorm_backward(tmp_path):
+    """The head pools from the default layout, so no BatchNorm backward of the last group
+    falls back to oneDNN's reference kernel (before: one per block of the last group)."""
+    out = tmp_path / 'profile.json'
+    proc = run_benchmark('--network', 'resnet', '--depth', '20', '--shape', '3,32,32',
+                         '--batch-size', '4', '--steps', '1', '--warmup', '1', '--profile',
+                         '--json', str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    onednn = json.loads(out.read_text())['onednn']
+    assert onednn['by_kind'].get('batch_normalization', 0) > 0
+    assert onednn['bn_backward_ref'] == 0
+
+
 def test_imagenet_pipeline_per_thread(tmp_path):
     out = tmp_path / 'pipeline.json'
     proc = run_benchmark('--pipeline', 'imagenet', '--threads', '1', '--batch-size', '4',

@@ -360,3 +360,28 @@ def test_original_initializer_is_registered():
     init = original_initializer()
     assert isinstance(mx.init.create(json.loads(init.dumps())[0]), network.OriginalInit)
     assert os.path.basename(network.__file__) == '__init__.py'
+
+
+def test_head_pools_from_the_default_layout_with_the_same_values():
+    """The head hands the last feature map to pooling in NCHW (so oneDNN's fast backward
+    kernels run): the pooled values and the gradient are bitwise those of pooling the
+    oneDNN-blocked map directly."""
+    from mxnet.gluon import nn
+    from network.blocks import PlainLayout
+    mx.random.seed(5)
+    x = mx.nd.random.normal(shape=(8, 16, 8, 8))
+    conv = nn.Conv2D(64, 3, padding=1, use_bias=False)   # its output is oneDNN-blocked
+    conv.initialize(mx.init.Xavier())
+    results = []
+    for plain in (False, True):
+        net = nn.HybridSequential()
+        net.add(conv, nn.Activation('relu'), *([PlainLayout()] if plain else []),
+                nn.GlobalAvgPool2D(), nn.Flatten())
+        net.hybridize(static_alloc=True, static_shape=True)
+        x.attach_grad()
+        with mx.autograd.record():
+            y = net(x)
+        y.backward(mx.nd.arange(y.size).reshape(y.shape) / 7.0)
+        results.append((y.asnumpy(), x.grad.asnumpy()))
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
