@@ -14,6 +14,7 @@ import numpy as np
 import network
 from common.errors import UserError
 from data.datasets import DATASETS
+from engine.checkpoint import load_params
 
 FUSED_BACKEND = 'MKLDNN'
 FUSE_ENV = 'MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM'
@@ -34,13 +35,17 @@ def build_net(flags):
 
 
 def load_net(checkpoint, ctx=None):
-    """The checkpoint's network with its weights, not yet hybridized."""
+    """The checkpoint's network with its weights, not yet hybridized.
+
+    The weights file is checked as training checks it (engine.checkpoint.load_params): a
+    truncated, foreign or other network's file is one line naming what is wrong. The check
+    needs every parameter's shape, so the network first runs one zero image.
+    """
+    ctx = ctx or mx.cpu()
     net = build_net(checkpoint.flags)
-    try:
-        net.load_parameters(checkpoint.params_path, ctx=ctx or mx.cpu())
-    except Exception as err:  # MXNetError or a shape mismatch: a corrupt or foreign file
-        raise UserError('cannot load the weights %s (%s)'
-                        % (checkpoint.params_path, str(err).splitlines()[0]))
+    net.initialize(ctx=ctx)   # placeholder values: load_params replaces every one
+    net(mx.nd.zeros((1,) + input_shape(checkpoint.flags), ctx=ctx))
+    load_params(net, checkpoint.params_path, ctx)
     return net
 
 

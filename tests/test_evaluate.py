@@ -103,3 +103,36 @@ def test_the_original_subset_is_the_first_training_batch_of_every_test_batch(run
 def test_bad_input_is_one_line(run, tmp_path, argv, needles):
     argv = [a.format(log=run['log'], missing=tmp_path / 'gone.txt') for a in argv]
     assert_one_line_error(run_tool('evaluate', *argv), *needles)
+
+
+def _damaged_copy(run, tmp_path, damage):
+    """A copy of the run (log + weights) whose epoch-2 weights `damage(path)` spoils."""
+    import shutil
+    folder = os.path.dirname(run['log'])
+    copy = tmp_path / 'run'
+    shutil.copytree(folder, copy)
+    name = os.path.basename(run['prefix'])
+    params = copy / 'weights' / name / (name + '-0002.params')
+    damage(params)
+    return str(copy / os.path.basename(run['log'])), params
+
+
+@pytest.mark.parametrize('damage, needles', [
+    (lambda p: p.write_bytes(p.read_bytes()[:-100]), ['truncated']),
+    (lambda p: p.write_bytes(b''), ['empty file']),
+    (lambda p: p.write_bytes(os.urandom(4096)), ['not an MXNet parameter file']),
+])
+def test_damaged_weights_are_one_line_errors(run, tmp_path, damage, needles):
+    log, params = _damaged_copy(run, tmp_path, damage)
+    for tool in ('evaluate', 'predict', 'export'):
+        argv = dict(evaluate=[log], predict=[log, '--input', run['data'] + '/test.rec'],
+                    export=[log, '--out-dir', tmp_path / 'export', '--no-onnx'])[tool]
+        assert_one_line_error(run_tool(tool, *argv), str(params), *needles)
+
+
+def test_another_network_s_weights_are_named(run, tmp_path, tmp_path_factory):
+    other = tiny_run(tmp_path_factory, network='resnet', depth=8)
+    log, params = _damaged_copy(run, tmp_path,
+                                lambda p: p.write_bytes(open(other['prefix'] + '-0002.params',
+                                                             'rb').read()))
+    assert_one_line_error(run_tool('evaluate', log), str(params), 'lack parameter')
