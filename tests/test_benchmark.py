@@ -75,8 +75,9 @@ def _has_avx512():
 
 @pytest.mark.skipif(not _has_avx512(), reason="oneDNN's kernel choice checked on AVX-512 only")
 def test_resnet_step_runs_no_reference_batchnorm_backward(tmp_path):
-    """The head pools from the default layout, so no BatchNorm backward of the last group
-    falls back to oneDNN's reference kernel (before: one per block of the last group)."""
+    """The head pools from the default layout, so neither the pooling's backward nor any
+    BatchNorm backward of the last group runs on oneDNN's reference kernel (before: the
+    pooling and one BatchNorm per block of the last group)."""
     out = tmp_path / 'profile.json'
     proc = run_benchmark('--network', 'resnet', '--depth', '20', '--shape', '3,32,32',
                          '--batch-size', '4', '--steps', '1', '--warmup', '1', '--profile',
@@ -85,6 +86,7 @@ def test_resnet_step_runs_no_reference_batchnorm_backward(tmp_path):
     onednn = json.loads(out.read_text())['onednn']
     assert onednn['by_kind'].get('batch_normalization', 0) > 0
     assert onednn['bn_backward_ref'] == 0
+    assert onednn['reference_kernels'] == {}    # the pooling's backward included
 
 
 def test_imagenet_pipeline_per_thread(tmp_path):

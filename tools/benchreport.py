@@ -231,6 +231,10 @@ def profile(args, options):
             '%s %.0f' % (kind, count / logged) for kind, count in sorted(onednn['by_kind'].items())))
         print('BatchNorm backward on the reference kernel: %.0f per step; reorders: %.0f per '
               'step' % (onednn['bn_backward_ref'] / logged, onednn['reorders'] / logged))
+        slow = onednn['reference_kernels']
+        print('reference (unoptimised) kernels per step: %s' % (', '.join(
+            '%s %.0f' % (kind, count / logged) for kind, count in sorted(slow.items()))
+            or 'none'))
     else:
         print('oneDNN printed no verbose log (this MXNet build ignores DNNL_VERBOSE)')
     write_json(args.json, dict(machine=machine(), options=options, operators=result['operators'],
