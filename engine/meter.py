@@ -5,6 +5,8 @@ from common.errors import UserError
 
 # What the meters sum, and what dist workers add up (in this order).
 SUM_FIELDS = ('n', 'loss', 'top1', 'top5')
+# Top-5 accuracy is measured only where there are at least this many classes.
+TOP5_MIN_CLASSES = 5
 
 
 def means(sums, top5):

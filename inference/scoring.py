@@ -5,6 +5,8 @@ entropy of the (ensemble-averaged) logits, over every image once.
 """
 import numpy as np
 
+from engine.meter import TOP5_MIN_CLASSES
+
 
 def log_softmax(logits):
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -16,7 +18,7 @@ def figures(logits, labels, num_classes):
     n = len(labels)
     loss = -log_softmax(logits)[np.arange(n), labels].astype(np.float64)
     top5 = None
-    if num_classes >= 5:
+    if num_classes >= TOP5_MIN_CLASSES:
         best5 = np.argsort(-logits, axis=1)[:, :5]
         top5 = float((best5 == labels[:, None]).any(axis=1).mean())
     predicted = logits.argmax(axis=1)
