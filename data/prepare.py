@@ -86,6 +86,11 @@ def already_there(dataset, out_dir):
     return False
 
 
+def _describe(err):
+    where = ' (%s)' % err.filename if err.filename else ''
+    return '%s%s' % (err.strerror or err, where)
+
+
 def main(argv=None):
     args = parse_args(argv)
     out_dir = args.out or default_out_dir(args.dataset)
@@ -93,7 +98,13 @@ def main(argv=None):
         print('%s is already prepared in %s; pass --force to redo it' % (args.dataset, out_dir))
         return 0
     start = time.time()
-    meta = convert(args.dataset, args.source, out_dir, args.workers)
+    try:
+        meta = convert(args.dataset, args.source, out_dir, args.workers)
+    except OSError as err:   # a full disk, a quota, a read-only or vanished folder
+        raise UserError('cannot write the records in %s: %s; the partial files were '
+                        'removed and records prepared there before are kept: free some '
+                        'space or choose another --out, and run again'
+                        % (out_dir, _describe(err)))
     counts = ', '.join('%d %s' % (n, split) for split, n in meta['counts'].items())
     print('%s: %s records in %s (%.1f s)' % (args.dataset, counts, out_dir,
                                               time.time() - start))

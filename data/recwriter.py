@@ -6,6 +6,7 @@ failed run therefore never leaves files that look finished.
 """
 import collections
 import concurrent.futures
+import errno
 import json
 import multiprocessing
 import os
@@ -152,7 +153,11 @@ class RecordSink:
         self.label_min, self.label_max = float('inf'), float('-inf')
 
     def write(self, record, label):
-        self._writer.write_idx(self.count, record)
+        try:
+            self._writer.write_idx(self.count, record)
+        except mx.base.MXNetError as err:   # dmlc's fwrite check: a full disk, mostly
+            raise OSError(errno.EIO, 'writing %s failed after %d records (%s)' % (
+                self._rec_path, self.count, _first_line(err)))
         self.count += 1
         self.label_min = min(self.label_min, float(label))
         self.label_max = max(self.label_max, float(label))
@@ -200,3 +205,8 @@ def write_image_array(staging, rec_name, images, labels, order=None, workers=Non
         sink.close()
     mean, std = stats.result()
     return sink.summary(), mean, std
+
+
+def _first_line(err):
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(err).__name__

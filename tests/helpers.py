@@ -14,6 +14,19 @@ def assert_one_line_error(proc, *words):
         assert word in lines[0], lines[0]
 
 
+def assert_error_after_progress(proc, *words):
+    """As assert_one_line_error, for a long job whose progress bar came first on stderr:
+    the error is its last line, and the only one besides the progress bar's."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.replace('\r', '\n').splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith('error: ')]
+    assert errors == [lines[-1]], proc.stderr
+    assert all('img/s' in line for line in lines[:-1]), proc.stderr
+    assert 'Traceback' not in proc.stderr + proc.stdout
+    for word in words:
+        assert word in lines[-1], lines[-1]
+
+
 def write_fashion_slice(out, train, test):
     """Records of the first `train` training and `test` test images of the official files
     (`make setup` installs Debian's dataset-fashion-mnist; without it this fails, never

@@ -19,7 +19,7 @@ import train_model
 from common.errors import UserError
 from engine import checkpoint, logs, ndfile, runfiles
 from engine.lock import RunLock, lock_path
-from helpers import assert_one_line_error, write_fashion_slice
+from helpers import assert_error_after_progress, assert_one_line_error, write_fashion_slice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = ('--lr-steps', '1', '--checkpoint-epochs', '1')
@@ -387,4 +387,25 @@ def test_resume_on_a_full_disk_is_one_line(tiny_data, trained, small_disk):
     proc = run_script(tiny_data, small_disk, '--num-epochs', '2', '--resume', *STEPS)
     assert_one_line_error(proc, 'No space left on device', 'the last good checkpoint is')
     assert 'Logging error' not in proc.stderr
+    assert snapshot(small_disk) == kept
+
+
+def prepare(*argv):
+    return subprocess.run([sys.executable, '-m', 'data.prepare', 'fashion-mnist'] + list(argv),
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_data_prepare_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk):
+    out = small_disk / 'fashion-mnist'
+    proc = prepare('--out', str(out))
+    assert_error_after_progress(proc, 'cannot write the records in', 'No space left on device')
+    assert os.listdir(str(out)) == []          # no partial folder, no record file
+
+
+def test_data_prepare_force_on_a_full_disk_keeps_the_records_there(small_disk):
+    out = small_disk / 'fashion-mnist'
+    write_fashion_slice(str(out), 64, 16)      # a finished (small) preparation
+    kept = snapshot(small_disk)
+    proc = prepare('--out', str(out), '--force')
+    assert_error_after_progress(proc, 'No space left on device', 'prepared there before are kept')
     assert snapshot(small_disk) == kept
