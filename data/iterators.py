@@ -320,14 +320,37 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
     size = _positive_int('data shape', spec['data_shape'] if data_shape is None else data_shape)
     threads = _positive_int('threads', default_threads(dataset) if threads is None else threads)
     num_classes = _positive_int('number of classes', num_classes or spec['num_classes'])
+
+    train, val, image_shape = _open_both(dataset, data_dir, train_rec or spec['train_rec'],
+                                         val_rec or spec['val_rec'], num_classes)
+    parts = dict(num_parts=num_parts, part_index=part_index)
+    _check_parts(train, val, batch_size, **parts)
+    options = dict(_normalisation(spec['mean'], spec['std']), preprocess_threads=threads,
+                   verbose=False)
+    if dataset == 'imagenet':
+        options['data_shape'] = (3, size, size)
+        train_augment = IMAGENET_TRAIN_AUGMENT if aug_type else IMAGENET_TRAIN_NO_JITTER
+        return (TrainIterator(train, options, batch_size, seed=seed,
+                              reader_augment=train_augment, **parts),
+                ValIterator(val, options, test_batch_size,
+                            reader_augment=IMAGENET_VAL_AUGMENT, **parts))
+    return _small_image_iterators(dataset, train, val, image_shape, size, aug_type, options,
+                                  batch_size, test_batch_size, seed, parts)
+
+
+def _open_both(dataset, data_dir, train_name, val_name, num_classes):
+    """(train records, test records, the images' expected shape), checked at open time."""
     if not os.path.isdir(data_dir):
         raise UserError('data folder %s not found; run `python -m data.prepare %s` or pass '
                         'the right --data-dir' % (data_dir, dataset))
-
     meta = read_meta(data_dir)
     image_shape, shape_from = _expected_shape(dataset, data_dir, meta)
     train, val = (_open_records(data_dir, name, num_classes, image_shape, shape_from, meta)
-                  for name in (train_rec or spec['train_rec'], val_rec or spec['val_rec']))
+                  for name in (train_name, val_name))
+    return train, val, image_shape
+
+
+def _check_parts(train, val, batch_size, num_parts, part_index):
     for record in (train, val):
         if record.part_size(num_parts, part_index) == 0:
             raise UserError('%s has %d records: too few for %d parts'
@@ -339,17 +362,11 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
                         % (train.rec_path, part_index, num_parts,
                            train.part_size(num_parts, part_index), batch_size))
 
-    options = dict(_normalisation(spec['mean'], spec['std']), preprocess_threads=threads,
-                   verbose=False)
-    parts = dict(num_parts=num_parts, part_index=part_index)
-    if dataset == 'imagenet':
-        options['data_shape'] = (3, size, size)
-        train_augment = IMAGENET_TRAIN_AUGMENT if aug_type else IMAGENET_TRAIN_NO_JITTER
-        return (TrainIterator(train, options, batch_size, seed=seed,
-                              reader_augment=train_augment, **parts),
-                ValIterator(val, options, test_batch_size,
-                            reader_augment=IMAGENET_VAL_AUGMENT, **parts))
 
+def _small_image_iterators(dataset, train, val, image_shape, size, aug_type, options,
+                           batch_size, test_batch_size, seed, parts):
+    """CIFAR, SVHN, Fashion-MNIST: the augmentation runs on whole batches in Python."""
+    spec = DATASETS[dataset]
     channels, height, width = image_shape
     if size > height:
         raise UserError('data shape %d is larger than the %dx%d images of %s'
