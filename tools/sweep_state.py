@@ -16,7 +16,8 @@ from typing import List, Optional
 from common.errors import UserError
 from common.atomic import atomic_write
 from engine.checkpoint import checkpoint_epochs
-from engine.runfiles import config_stem, metrics_path, weights_prefix
+from engine.runfiles import (config_stem, log_name, metrics_path, run_logs, split_run_number,
+                             weights_prefix)
 
 PLAN_FILE = 'sweep.json'
 LOCK_FILE = 'sweep.lock'
@@ -78,21 +79,17 @@ class RunState:
         return not self.finished and self.checkpoint is not None
 
 
-_RUN_LOG = r'(\d+)\.txt$'
-
-
 def read_run(log_dir, point, exp_name):
     """The state of the latest run of `point` under `log_dir`, from the files it wrote:
     <log_dir>/<dataset>[_noaug]/<net>/<net>_d<D>w<W>_<exp><run>.txt, <log>.metrics.jsonl,
     weights/<log name>/<log name>-<epoch:04d>.params and .state (a checkpoint counts once
     both exist: train_model.py writes the .state last)."""
     stem = config_stem(point.network, point.depth, point.widen_factor, exp_name)
-    pattern = re.compile(re.escape(stem) + _RUN_LOG)
     logs = []
-    for path in glob.glob(os.path.join(glob.escape(log_dir), '*', point.network, '*.txt')):
-        match = pattern.match(os.path.basename(path))
-        if match:
-            logs.append((int(match.group(1)), path))
+    # the sweep does not resolve --dataset / --aug-type: it looks in every data set folder
+    for folder in glob.glob(os.path.join(glob.escape(log_dir), '*', point.network)):
+        logs.extend((split_run_number(log_name(path), stem), path)
+                    for path in run_logs(folder, stem))
     if not logs:
         return RunState()
     log = max(logs)[1]
