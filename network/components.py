@@ -17,7 +17,7 @@ import mxnet as mx
 from mxnet import autograd
 from mxnet.gluon import HybridBlock, nn
 
-from .blocks import ConvUnit, head
+from .blocks import ConvUnit, head, relu
 from .ensemble import EnsembleNet, PathBatchNorm, PathConvUnit, path_chain, stats_index
 from .skip import SkipNet
 
@@ -41,7 +41,7 @@ class ComponentNet(HybridBlock):
     def hybrid_forward(self, F, x):
         x = self.stem(x)
         for block in self.body:
-            x = F.relu(block(x))   # an empty chain is the identity
+            x = relu(F, block(x))   # an empty chain is the identity
         return self.output(x)
 
     def units(self):

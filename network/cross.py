@@ -1,7 +1,7 @@
 """cross (DFN-MR, merge-and-run): two streams that share a merged shortcut (block depth 4)."""
 from mxnet.gluon import HybridBlock
 
-from .blocks import CifarNet, blocks_per_group, two, zero
+from .blocks import CifarNet, add, blocks_per_group, relu, two, zero
 
 BLOCK_DEPTH = 4
 
@@ -31,10 +31,10 @@ class CrossBlock(HybridBlock):
             self.body2 = two(kin, kout, prefix='res2_')
 
     def hybrid_forward(self, F, x1, x2):
-        m = 0.5 * (self.short1(x1) + self.short2(x2))
+        m = 0.5 * add(F, self.short1(x1), self.short2(x2))
         if self.last:
-            return F.relu(F.add_n(m, self.body1(x1), self.body2(x2)))
-        return F.relu(m + self.body1(x1)), F.relu(m + self.body2(x2))
+            return relu(F, add(F, m, self.body1(x1), self.body2(x2)))
+        return relu(F, add(F, m, self.body1(x1))), relu(F, add(F, m, self.body2(x2)))
 
 
 class CrossNet(CifarNet):

@@ -22,7 +22,7 @@ channel count and use stride 2); `wide_stem=True` gives it 16w channels instead.
 """
 from mxnet.gluon import HybridBlock, nn
 
-from .blocks import BN_EPSILON, Streams, cifar_channels, head, validated
+from .blocks import BN_EPSILON, Streams, cifar_channels, head, relu, validated
 
 NUM_COMPONENTS = 8
 ENSEMBLE_BN_MOMENTUM = 0.99
@@ -105,7 +105,7 @@ class PathConvUnit(HybridBlock):
 
     def hybrid_forward(self, F, *xs):
         ys = as_paths(self.bn(*[self.conv(x) for x in xs]))
-        return _single([F.relu(y) for y in ys] if self.relu else ys)
+        return _single([relu(F, y) for y in ys] if self.relu else ys)
 
 
 def path_one(kin, kout, relu=True, paths=1, momentum=ENSEMBLE_BN_MOMENTUM, prefix=None):
@@ -135,8 +135,8 @@ class EnsembleGroup(HybridBlock):
             self.right = path_chain(kin, kout, length, paths, prefix='right_')
 
     def hybrid_forward(self, F, *xs):
-        lefts = [F.relu(y) for y in as_paths(self.left(*xs))]
-        rights = [F.relu(y) for y in as_paths(self.right(*xs))]
+        lefts = [relu(F, y) for y in as_paths(self.left(*xs))]
+        rights = [relu(F, y) for y in as_paths(self.right(*xs))]
         return _single(lefts + rights)
 
 

@@ -1,7 +1,7 @@
 """half (DFN-IL, inception-like): `relu(zero(x) + two_a(x) + two_b(x))` (block depth 4)."""
 from mxnet.gluon import HybridBlock
 
-from .blocks import CifarNet, blocks_per_group, two, zero
+from .blocks import CifarNet, add, blocks_per_group, relu, two, zero
 
 BLOCK_DEPTH = 4
 
@@ -22,7 +22,7 @@ class HalfBlock(HybridBlock):
             self.body_b = two(kin, kout, prefix='resb_')
 
     def hybrid_forward(self, F, x):
-        return F.relu(F.add_n(self.short(x), self.body_a(x), self.body_b(x)))
+        return relu(F, add(F, self.short(x), self.body_a(x), self.body_b(x)))
 
 
 class HalfNet(CifarNet):

@@ -1,7 +1,7 @@
 """resnet: ResNet with two-conv blocks, `relu(zero(x) + two(x))` (block depth 2)."""
 from mxnet.gluon import HybridBlock
 
-from .blocks import CifarNet, blocks_per_group, two, zero
+from .blocks import CifarNet, add, blocks_per_group, relu, two, zero
 
 BLOCK_DEPTH = 2
 
@@ -21,7 +21,7 @@ class ResBlock(HybridBlock):
             self.body = two(kin, kout, prefix='res_')
 
     def hybrid_forward(self, F, x):
-        return F.relu(self.short(x) + self.body(x))
+        return relu(F, add(F, self.short(x), self.body(x)))
 
 
 class ResNet(CifarNet):

@@ -1,7 +1,7 @@
 """side (DFN-IL without identity): `relu(two_a(x) + two_b(x))` (block depth 4)."""
 from mxnet.gluon import HybridBlock
 
-from .blocks import CifarNet, blocks_per_group, two
+from .blocks import CifarNet, add, blocks_per_group, relu, two
 
 BLOCK_DEPTH = 4
 
@@ -21,7 +21,7 @@ class SideBlock(HybridBlock):
             self.body_b = two(kin, kout, prefix='resb_')
 
     def hybrid_forward(self, F, x):
-        return F.relu(self.body_a(x) + self.body_b(x))
+        return relu(F, add(F, self.body_a(x), self.body_b(x)))
 
 
 class SideNet(CifarNet):

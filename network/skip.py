@@ -8,7 +8,7 @@ the identity.
 from mxnet.gluon import HybridBlock
 from mxnet.gluon.contrib.nn import Identity
 
-from .blocks import CifarNet, _raw_blocks, chain, one, validated
+from .blocks import CifarNet, _raw_blocks, add, chain, one, relu, validated
 
 
 def _skip_blocks(depth, skip):
@@ -36,7 +36,7 @@ class SkipBlock(HybridBlock):
             self.body = chain(kin, kout, length, prefix='chain_')
 
     def hybrid_forward(self, F, x):
-        return F.relu(self.line(x) + self.body(x))
+        return relu(F, add(F, self.line(x), self.body(x)))
 
 
 class SkipNet(CifarNet):

@@ -6,7 +6,7 @@ takes the concatenation of both streams (4096 channels).
 """
 from mxnet.gluon import HybridBlock
 
-from .blocks import ImageNetNet, bottleneck
+from .blocks import ImageNetNet, add, bottleneck, relu
 
 BLOCKS = (1, 2, 11, 2)
 
@@ -23,9 +23,9 @@ class CrossBottleneckBlock(HybridBlock):
 
     def hybrid_forward(self, F, x1, x2):
         if not self.merge:
-            return F.relu(self.body1(x1)), F.relu(self.body2(x2))
-        m = 0.5 * (x1 + x2)
-        return F.relu(m + self.body1(x1)), F.relu(m + self.body2(x2))
+            return relu(F, self.body1(x1)), relu(F, self.body2(x2))
+        m = 0.5 * add(F, x1, x2)
+        return relu(F, add(F, m, self.body1(x1))), relu(F, add(F, m, self.body2(x2)))
 
 
 class SymbolCrossNet(ImageNetNet):

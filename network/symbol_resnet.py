@@ -5,7 +5,7 @@ A block where the channels stay is `relu(x + B(x))`; a block where they change i
 """
 from mxnet.gluon import HybridBlock
 
-from .blocks import ImageNetNet, bottleneck
+from .blocks import ImageNetNet, add, bottleneck, relu
 
 BLOCKS = (2, 4, 22, 4)
 
@@ -21,7 +21,7 @@ class BottleneckBlock(HybridBlock):
 
     def hybrid_forward(self, F, x):
         y = self.body(x)
-        return F.relu(x + y if self.identity else y)
+        return relu(F, add(F, x, y) if self.identity else y)
 
 
 class SymbolResNet(ImageNetNet):

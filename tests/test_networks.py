@@ -315,8 +315,8 @@ def test_cross_conv_order_and_shortcuts():
         {re.search('short[12]_', n).group(0) for n in convs if 'short' in n} == \
         {'short1_', 'short2_'}
     # the last block ends with one 3-input sum
-    sums = [n for n in graph_nodes(net) if n['op'] == 'add_n']
-    assert len(sums) == 1 and 'g3_b2_' in sums[0]['name'] and len(sums[0]['inputs']) == 3
+    sums = [n for n in graph_nodes(net) if n['op'] == 'add_n' and len(n['inputs']) == 3]
+    assert len(sums) == 1 and 'g3_b2_' in sums[0]['name']
 
 
 def test_half_uses_one_sum_per_block():
@@ -385,3 +385,69 @@ def test_head_pools_from_the_default_layout_with_the_same_values():
         results.append((y.asnumpy(), x.grad.asnumpy()))
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])
+
+
+# ---- the blocks' sums and ReLUs run on oneDNN (network.blocks.relu / add) ------------------
+
+def _old_forms():
+    """The formulations before `relu`/`add`: `F.relu` and `+` (elemwise_add)."""
+    from network import cross, half, resnet, side, skip
+
+    def res(self, F, x):
+        return F.relu(self.short(x) + self.body(x))
+
+    def crs(self, F, x1, x2):
+        m = 0.5 * (self.short1(x1) + self.short2(x2))
+        if self.last:
+            return F.relu(F.add_n(m, self.body1(x1), self.body2(x2)))
+        return F.relu(m + self.body1(x1)), F.relu(m + self.body2(x2))
+
+    def hlf(self, F, x):
+        return F.relu(F.add_n(self.short(x), self.body_a(x), self.body_b(x)))
+
+    def sid(self, F, x):
+        return F.relu(self.body_a(x) + self.body_b(x))
+
+    def skp(self, F, x):
+        return F.relu(self.line(x) + self.body(x))
+    return {'resnet': (resnet.ResBlock, res), 'cross': (cross.CrossBlock, crs),
+            'half': (half.HalfBlock, hlf), 'side': (side.SideBlock, sid),
+            'fuse3': (skip.SkipBlock, skp)}
+
+
+def _train_and_infer(net, x):
+    net.hybridize(static_alloc=True, static_shape=True)
+    for _ in range(2):
+        with autograd.record():
+            y = net(x)
+            loss = (y * mx.nd.arange(y.size).reshape(y.shape) / y.size).sum()
+        loss.backward()
+    grads = [p.grad().asnumpy() for p in net.collect_params().values() if p.grad_req != 'null']
+    return [y.asnumpy(), net(x).asnumpy()] + grads
+
+
+@pytest.mark.parametrize('name', ['resnet', 'cross', 'half', 'side', 'fuse3'])
+def test_onednn_relu_and_sum_keep_the_function_bitwise(name, monkeypatch):
+    """`relu(F, add(F, ...))` (oneDNN's Activation and add_n, no layout reorders) gives
+    bitwise the outputs (training and inference mode) and the gradients of the original
+    `F.relu(a + b)`, on the whole network, hybridized as training runs it."""
+    depth = {'resnet': 14, 'cross': 14, 'half': 14, 'side': 14, 'fuse3': 8}[name]
+    x = data((8, 3, 32, 32))
+    new = _train_and_infer(build(name, depth, num_classes=10, seed=4), x)
+    cls, old_forward = _old_forms()[name]
+    with monkeypatch.context() as patch:
+        patch.setattr(cls, 'hybrid_forward', old_forward)
+        old_net = build(name, depth, num_classes=10, seed=4)
+        assert any(n['op'] == 'relu' for n in graph_nodes(old_net))   # really the old form
+        old = _train_and_infer(old_net, x)
+    assert len(new) == len(old)
+    for a, b in zip(new, old):
+        assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+@pytest.mark.parametrize('name', list_nets())
+def test_no_relu_or_plus_outside_onednn(name):
+    """Every ReLU is `Activation` and every sum `add_n`: `relu` and `elemwise_add` have no
+    oneDNN kernel on the blocked layout and cost two reorders each (network.blocks.relu)."""
+    ops = {n['op'] for n in graph_nodes(get_net(name, depth=SMALL_DEPTH.get(name)))}
+    assert not ops & {'relu', 'elemwise_add', '_plus', '_Plus', 'broadcast_add'}, ops
