@@ -157,7 +157,7 @@ class RecordSink:
             self._writer.write_idx(self.count, record)
         except mx.base.MXNetError as err:   # dmlc's fwrite check: a full disk, mostly
             raise OSError(errno.EIO, 'writing %s failed after %d records (%s)' % (
-                self._rec_path, self.count, _first_line(err)))
+                self._rec_path, self.count, _mxnet_reason(err)))
         self.count += 1
         self.label_min = min(self.label_min, float(label))
         self.label_max = max(self.label_max, float(label))
@@ -207,6 +207,6 @@ def write_image_array(staging, rec_name, images, labels, order=None, workers=Non
     return sink.summary(), mean, std
 
 
-def _first_line(err):
+def _mxnet_reason(err):
     lines = [line for line in str(err).splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(err).__name__
