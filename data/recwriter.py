@@ -208,5 +208,6 @@ def write_image_array(staging, rec_name, images, labels, order=None, workers=Non
 
 
 def _mxnet_reason(err):
+    """The informative line of an MXNet error: its last (the first ones are stack frames)."""
     lines = [line for line in str(err).splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(err).__name__
