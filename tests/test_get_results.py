@@ -292,3 +292,21 @@ def test_help_states_both_median_rules():
     text = ' '.join(run_script('--help').stdout.split())
     assert '(n-1)//2' in text and 'lower middle run' in text
     assert 'mean of the two middle values' in text
+
+
+def test_a_sweep_s_summary_file_stays_beside_the_first_seed(tmp_path):
+    """Runs of one configuration in seed<S>/ folders (tools/sweep.py): the summary stays
+    beside seed1's log as later, better runs finish, instead of moving and leaving a stale
+    copy behind."""
+    folder = lambda seed: str(tmp_path / ('seed%d' % seed) / 'cifar10' / 'cross')  # noqa: E731
+    write_port_log(folder(1), 'cross_d56w1_exp1.txt', 0.90, 0.95)
+    assert get_results.main([str(tmp_path)]) == 0
+    write_port_log(folder(2), 'cross_d56w1_exp1.txt', 0.93, 0.96)
+    write_port_log(folder(3), 'cross_d56w1_exp1.txt', 0.92, 0.96)
+    assert get_results.main([str(tmp_path)]) == 0
+    found = sorted(os.path.relpath(os.path.join(top, name), str(tmp_path))
+                   for top, _, names in os.walk(str(tmp_path)) for name in names
+                   if name.endswith('_results.txt'))
+    assert found == [os.path.join('seed1', 'cifar10', 'cross', 'cross_d56w1_exp_results.txt')]
+    with open(os.path.join(str(tmp_path), found[0])) as summary:
+        assert 'runs: 3' in summary.read()
