@@ -43,7 +43,7 @@ def load_net(checkpoint, ctx=None):
     """
     ctx = ctx or mx.cpu()
     net = build_net(checkpoint.flags)
-    net.initialize(ctx=ctx)   # placeholder values: load_params replaces every one
+    net.initialize(mx.init.Zero(), ctx=ctx)   # placeholders, as a resume: all replaced below
     net(mx.nd.zeros((1,) + input_shape(checkpoint.flags), ctx=ctx))
     load_params(net, checkpoint.params_path, ctx)
     return net
