@@ -252,10 +252,8 @@ def _prepare_net(session, kv, input_shape):
     optimizer = OriginalNAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd)
     # A resumed run's weights come from the checkpoint; a new run draws them.
     seed_everything(session.run.rand_seed)
-    net.initialize(mx.init.Zero() if files.resuming else network.original_initializer(),
-                   ctx=contexts)
-    for ctx in contexts:  # deferred-initialised parameters get their shapes
-        net(mx.nd.zeros((1,) + tuple(input_shape), ctx=ctx))
+    network.initialize(net, input_shape, ctx=contexts,
+                       init=mx.init.Zero() if files.resuming else None)
     if args.no_wd_bn:
         recipe.exclude_from_weight_decay(net)
     session.trainer = gluon.Trainer(net.collect_params(), optimizer, kvstore=trainer_kv,

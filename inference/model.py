@@ -43,8 +43,8 @@ def load_net(checkpoint, ctx=None):
     """
     ctx = ctx or mx.cpu()
     net = build_net(checkpoint.flags)
-    net.initialize(mx.init.Zero(), ctx=ctx)   # placeholders, as a resume: all replaced below
-    net(mx.nd.zeros((1,) + input_shape(checkpoint.flags), ctx=ctx))
+    # placeholders, as on a resume: load_params replaces them all
+    network.initialize(net, input_shape(checkpoint.flags), mx.init.Zero(), ctx)
     load_params(net, checkpoint.params_path, ctx)
     return net
 

@@ -1,7 +1,7 @@
 """The deep-fusion networks as Gluon HybridBlocks.
 
     net = get_net('cross', num_classes=10, depth=62, widen_factor=1)   # uninitialised
-    net.initialize(original_initializer())
+    initialize(net, (3, 32, 32))            # the original's initializer; shapes known
 
 CIFAR-style networks (plain, resnet, half, side, cross, fuse3, fuse6, ensemble) take any
 input channel count and size (global average pooling head); `depth` is the depth of the
@@ -26,7 +26,7 @@ from . import (cross, ensemble, fuse3, fuse6, half, plain, resnet, side, symbol_
 from .blocks import blocks_per_group
 
 __all__ = ['get_net', 'list_nets', 'IMAGENET_NETS', 'ALIASES', 'original_initializer',
-           'OriginalInit', 'count_params', 'blocks_per_group', 'resolve_name', 'SPECS',
+           'OriginalInit', 'initialize', 'count_params', 'blocks_per_group', 'resolve_name', 'SPECS',
            'NetSpec', 'spec_of', 'to_symbol', 'outputs_of', 'mean_prediction']
 
 # canonical name -> factory (the network modules keep their own names: network.cross, ...)
@@ -133,6 +133,17 @@ class OriginalInit(mx.init.Initializer):
 def original_initializer():
     """The initializer of the original (see OriginalInit)."""
     return OriginalInit()
+
+
+def initialize(net, input_shape, init=None, ctx=None):
+    """Initialise `net` (default: the original's initializer) on `ctx` (one context or a
+    list; default the CPU) and run one zero image of `input_shape` (C, H, W) on each, so that
+    every deferred parameter has its shape (needed before loading or counting weights)."""
+    contexts = ctx if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
+    net.initialize(init or original_initializer(), ctx=contexts)
+    for context in contexts:
+        net(mx.nd.zeros((1,) + tuple(input_shape), ctx=context))
+    return net
 
 
 def count_params(net, input_shape):

@@ -39,7 +39,6 @@ def build_parser():
 
 def network_of(args):
     """(net with weights, its input shape): the checkpoint's, or freshly drawn."""
-    import mxnet as mx
     import network
     from data.datasets import DATASETS
     from inference.model import build_net, input_shape, load_net
@@ -60,10 +59,8 @@ def network_of(args):
                  num_classes=spec['num_classes'], dataset=args.dataset,
                  data_shape=spec['data_shape'])
     net = build_net(flags)
-    net.initialize(network.original_initializer())
     shape = input_shape(flags)
-    net(mx.nd.zeros((1,) + shape))
-    return net, shape
+    return network.initialize(net, shape), shape
 
 
 def rate(run, batch_size, repeats):

@@ -35,15 +35,11 @@ def median(values):
 
 def build_net(options):
     """The named network, initialised as training does, its parameters' shapes known."""
-    import mxnet as mx
-
     import network
     net = network.get_net(options['network'], depth=options['depth'],
                           widen_factor=options['widen_factor'],
                           num_classes=options['num_classes'])
-    net.initialize(network.original_initializer())
-    net(mx.nd.zeros((1,) + tuple(options['shape'])))
-    return net
+    return network.initialize(net, options['shape'])
 
 
 def graph_flops(net, shape):
