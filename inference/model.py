@@ -15,6 +15,7 @@ import network
 from common.errors import UserError
 from data.datasets import DATASETS
 from engine.checkpoint import load_params
+from network import onednn
 
 FUSED_BACKEND = 'MKLDNN'
 FUSE_ENV = 'MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM'
@@ -50,6 +51,10 @@ def load_net(checkpoint, ctx=None):
 
 
 def plain(net, batch):
+    """`net` hybridized as training runs it (on the CPU with BatchNorm+ReLU fused: the same
+    numbers, network/onednn.py)."""
+    if onednn.available([batch.context]):
+        onednn.fuse_bn_relu(net)
     net.hybridize(static_alloc=True, static_shape=True)
     net(batch)
     return net
