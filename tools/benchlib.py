@@ -33,9 +33,9 @@ def median(values):
 
 # ---------------------------------------------------------------- the network and its FLOPs
 
-def build_net(options, train=False):
-    """The named network, initialised as training does, its parameters' shapes known;
-    `train`: with the CPU kernels the training engine swaps in (network/onednn.py)."""
+def build_net(options):
+    """The named network, initialised as training does, its parameters' shapes known, with
+    the CPU kernels that training and inference swap in (network/onednn.py)."""
     import mxnet as mx
 
     import network
@@ -43,7 +43,7 @@ def build_net(options, train=False):
     net = network.get_net(options['network'], depth=options['depth'],
                           widen_factor=options['widen_factor'],
                           num_classes=options['num_classes'])
-    if train and onednn.available([mx.cpu()]):
+    if onednn.available([mx.cpu()]):
         onednn.fuse_bn_relu(net)
     return network.initialize(net, options['shape'])
 
@@ -122,7 +122,7 @@ def training_step(options):
 
     from engine.loss import training_loss
     from engine.optim import OriginalNAG
-    net = build_net(options, train=True)
+    net = build_net(options)
     net.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(net.collect_params(),
                             OriginalNAG(learning_rate=0.01, momentum=0.9, wd=1e-4))
@@ -160,7 +160,7 @@ def measure_eval(options):
 
     from data.iterators import get_iterators
     from engine.evaluate import evaluate
-    net = build_net(options, train=True)   # the test pass of training runs its network
+    net = build_net(options)
     net.hybridize(static_alloc=True, static_shape=True)
     size = options['batch_size']
     _, val_it = get_iterators(CIFAR_SHAPES[tuple(options['shape'])], options['data_dir'],
