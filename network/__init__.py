@@ -26,8 +26,8 @@ from . import (cross, ensemble, fuse3, fuse6, half, plain, resnet, side, symbol_
 from .blocks import blocks_per_group
 
 __all__ = ['get_net', 'list_nets', 'IMAGENET_NETS', 'ALIASES', 'original_initializer',
-           'OriginalInit', 'initialize', 'count_params', 'blocks_per_group', 'resolve_name', 'SPECS',
-           'NetSpec', 'spec_of', 'to_symbol', 'outputs_of', 'mean_prediction']
+           'OriginalInit', 'initialize', 'count_params', 'blocks_per_group', 'resolve_name',
+           'SPECS', 'NetSpec', 'spec_of', 'to_symbol', 'outputs_of', 'mean_prediction']
 
 # canonical name -> factory (the network modules keep their own names: network.cross, ...)
 _CIFAR_NETS = {
