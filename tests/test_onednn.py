@@ -57,6 +57,13 @@ def test_fused_network_computes_the_same_numbers(name):
 
 def test_fused_checkpoint_loads_into_the_unfused_network(tmp_path):
     (plain, fused), shape, _ = twins('cross')
+    # the same parameters in the same order: the optimizer's saved states (kept by the
+    # parameter's index) go back to the same weights on a resume across versions
+    def names(net):   # without the network's own prefix (crossnet0_, crossnet1_)
+        return [name.split('_', 1)[1] for name in net.collect_params().keys()]
+    assert names(plain) == names(fused)
+    assert ([k for k, _ in plain._collect_params_with_prefix().items()]
+            == [k for k, _ in fused._collect_params_with_prefix().items()])
     x = mx.nd.array(np.random.RandomState(4).randn(2, *shape).astype('float32'))
     with autograd.record():   # running statistics move away from their initial values
         fused(x)
