@@ -48,8 +48,8 @@ def _bn_flags(bn):
 
 
 def fuse_bn_relu(net):
-    """Fuse BatchNorm and ReLU in every conv unit of `net` that ends with a ReLU; returns
-    how many were fused. Call before the network is hybridized."""
+    """Fuse BatchNorm and ReLU in every conv unit of `net` that ends with a ReLU, except
+    the network's last conv unit; returns how many were fused. Call before hybridizing."""
     units = [block for block in _walk(net) if isinstance(block, ConvUnit)]
     # The last unit of `plain` feeds the head, whose `x * 1` hands back a plain-layout
     # gradient; oneDNN then finds no fused backward kernel ("could not create a primitive
