@@ -253,8 +253,7 @@ def _prepare_net(session, kv, input_shape):
     optimizer = OriginalNAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd)
     # A resumed run's weights come from the checkpoint; a new run draws them.
     seed_everything(session.run.rand_seed)
-    if onednn.available(contexts):   # the same numbers, faster (network/onednn.py)
-        onednn.fuse_bn_relu(net)
+    onednn.fuse_where_available(net, contexts)   # the same numbers, faster on the CPU
     network.initialize(net, input_shape, ctx=contexts,
                        init=mx.init.Zero() if files.resuming else None)
     if args.no_wd_bn:

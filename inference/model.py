@@ -53,8 +53,7 @@ def load_net(checkpoint, ctx=None):
 def plain(net, batch):
     """`net` hybridized as training runs it (on the CPU with BatchNorm+ReLU fused: the same
     numbers, network/onednn.py)."""
-    if onednn.available([batch.context]):
-        onednn.fuse_bn_relu(net)
+    onednn.fuse_where_available(net, [batch.context])
     net.hybridize(static_alloc=True, static_shape=True)
     net(batch)
     return net

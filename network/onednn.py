@@ -33,8 +33,7 @@ def available(contexts):
 def _fuse_unit(unit):
     """Replace the unit's BatchNorm and Activation by one BatchNormReLU on the same
     parameters, under the BatchNorm's key (so structural names do not change)."""
-    keys = list(unit._children)
-    conv_key, bn_key, act_key = keys
+    _, bn_key, act_key = list(unit._children)   # Conv2D, BatchNorm, Activation
     bn = unit._children[bn_key]
     fused = nn.BatchNormReLU(prefix=bn.prefix, params=bn.params, **_bn_flags(bn))
     unit._children[bn_key] = fused
@@ -58,6 +57,12 @@ def fuse_bn_relu(net):
     for unit in units:
         _fuse_unit(unit)
     return len(units)
+
+
+def fuse_where_available(net, contexts):
+    """`fuse_bn_relu(net)` when `contexts` allow it (available()), else leave `net` as it is;
+    returns how many units were fused. What training, inference and the benchmark call."""
+    return fuse_bn_relu(net) if available(contexts) else 0
 
 
 def _walk(block):

@@ -80,5 +80,8 @@ def test_fused_checkpoint_loads_into_the_unfused_network(tmp_path):
 def test_available_only_on_the_cpu_with_onednn(monkeypatch):
     assert onednn.available([mx.cpu(), mx.cpu(1)])
     assert not onednn.available([mx.cpu(), mx.gpu(0)])
+    assert onednn.fuse_where_available(get_net('resnet', depth=8), [mx.gpu(0)]) == 0
+    assert onednn.fuse_where_available(get_net('resnet', depth=8), [mx.cpu()]) > 0
     monkeypatch.setenv('MXNET_MKLDNN_ENABLED', '0')
     assert not onednn.available([mx.cpu()])
+    assert onednn.fuse_where_available(get_net('resnet', depth=8), [mx.cpu()]) == 0

@@ -43,8 +43,7 @@ def build_net(options):
     net = network.get_net(options['network'], depth=options['depth'],
                           widen_factor=options['widen_factor'],
                           num_classes=options['num_classes'])
-    if onednn.available([mx.cpu()]):
-        onednn.fuse_bn_relu(net)
+    onednn.fuse_where_available(net, [mx.cpu()])
     return network.initialize(net, options['shape'])
 
 
