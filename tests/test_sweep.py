@@ -260,6 +260,29 @@ def test_bad_input_gets_one_line(argv, words, tmp_path):
     assert_one_line_error(proc, *words)
 
 
+# A grid that would fail run by run is refused before any run starts: one line naming the
+# first run train_model.py would refuse, and no sweep folder (the default train command).
+@pytest.mark.parametrize('grid, train, words', [
+    (['--networks', 'cross,nosuch'], [], ['nosuch_d14w1_seed1', 'unknown network', 'resnet']),
+    (['--depths', '14,7'], [], ['cross_d7w1_seed1', 'invalid depth 7', '14 above']),
+    (['--widen-factors', '1000'], [], ['cross_d14w1000_seed1', 'GB']),
+    ([], ['--lr', '-1'], ['cross_d14w1_seed1', '--lr must be positive']),
+    ([], ['--lr-steps', '3,2'], ['cross_d14w1_seed1', '--lr-steps']),
+])
+@pytest.mark.parametrize('mode', [[], ['--dry-run']])
+def test_a_grid_train_model_would_refuse_is_refused_before_any_run(grid, train, words, mode,
+                                                                    tmp_path):
+    log_dir = tmp_path / 'sweep'
+    proc = subprocess.run(
+        [sys.executable, SWEEP, '--log-dir', str(log_dir), '--networks', 'cross',
+         '--depths', '14', '--seeds', '1'] + grid + mode
+        + ['--', '--dataset', 'fashion-mnist', '--data-dir', str(tmp_path / 'no-data'),
+           '--cpu'] + train,
+        capture_output=True, text=True, timeout=120)
+    assert_one_line_error(proc, *words)
+    assert not log_dir.exists() and proc.stdout == ''
+
+
 def test_a_restart_with_other_training_flags_is_refused(finished_sweep, tiny_data):
     log_dir, probe_dir, _ = finished_sweep
     before = len(launches(probe_dir))

@@ -7,6 +7,8 @@
 
 Every grid point (network x depth x widen factor x seed) is one train_model.py run with
 --rand-seed <seed> and --log-dir <log-dir>/seed<seed>; the flags after `--` go to every run.
+Before anything starts, every run is checked as train_model.py checks it (tools/
+sweep_check.py): a grid with a run it would refuse is refused whole, with one line.
 --jobs runs train side by side, each with OMP_NUM_THREADS = cores // jobs. A run whose
 metrics hold all its epochs is skipped; an interrupted one continues with --resume from its
 latest checkpoint (one without a checkpoint starts again). Ctrl-C or a kill stops the runs,
@@ -20,6 +22,7 @@ exit status: 0 every run finished, 1 a run failed (or get_results.py did), 2 bad
 128 + the signal when stopped (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 """
 import argparse
+import json
 import os
 import re
 import shlex
@@ -40,6 +43,7 @@ from sweep_state import Point, SweepLock, read_run  # noqa: E402
 RESERVED_FLAGS = ('--network', '--depth', '--widen-factor', '--rand-seed', '--exp-name',
                   '--log-dir', '--resume', '--load-epoch', '--model-prefix')
 STOP_GRACE_SECONDS = 10
+CHECKER = os.path.join(ROOT, 'tools', 'sweep_check.py')
 
 
 # ---------------------------------------------------------------- flags
@@ -83,8 +87,9 @@ def build_parser():
     parser.add_argument('--interval', type=float, default=2.0,
                         help='seconds between looks at the runs; default 2')
     parser.add_argument('--train-command', default=None,
-                        help='the command that trains one run (tests); default: this '
-                             'Python on train_model.py')
+                        help='the command that trains one run (tests; its flags are not '
+                             'checked before the runs start); default: this Python on '
+                             'train_model.py')
     parser.add_argument('--dry-run', action='store_true',
                         help='print what each run would do and its command; run nothing')
     parser.add_argument('--status', action='store_true',
@@ -133,13 +138,34 @@ def parse_args(argv):
     return args
 
 
+def run_flags(args, point, resume=False):
+    """The train_model.py flags of one grid point."""
+    return ['--network', point.network, '--depth', str(point.depth),
+            '--widen-factor', str(point.widen_factor), '--rand-seed', str(point.seed),
+            '--exp-name', args.exp_name, '--log-dir', point.log_dir(args.log_dir)] + (
+        ['--resume'] if resume else []) + args.train_args
+
+
 def run_command(args, point, state):
-    """The train_model.py command of one grid point: --resume when it has a checkpoint."""
-    command = args.command + [
-        '--network', point.network, '--depth', str(point.depth),
-        '--widen-factor', str(point.widen_factor), '--rand-seed', str(point.seed),
-        '--exp-name', args.exp_name, '--log-dir', point.log_dir(args.log_dir)]
-    return command + (['--resume'] if state.resumable else []) + args.train_args
+    """The command of one grid point: --resume when it has a checkpoint."""
+    return args.command + run_flags(args, point, state.resumable)
+
+
+def check_runs(args):
+    """Refuse a grid with a run that train_model.py would refuse (an unknown network, a
+    depth the network cannot have, a bad flag after `--`), before anything starts or is
+    written. Only for the default train command: another command's flags are its own."""
+    if args.train_command:
+        return
+    runs = [[point.key, run_flags(args, point)] for point in args.points]
+    proc = subprocess.run([sys.executable, CHECKER], input=json.dumps(runs),
+                          capture_output=True, text=True)
+    if proc.returncode:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        why = lines[-1] if lines else 'exit status %d' % proc.returncode
+        if proc.returncode == 2 and why.startswith('error: '):
+            raise UserError(why[len('error: '):])
+        raise UserError('cannot check the runs with %s: %s' % (CHECKER, why))
 
 
 def describe(state):
@@ -469,6 +495,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.status:
         return print_status(args)
+    check_runs(args)
     if args.dry_run:
         return dry_run(args)
     return sweep(args)
