@@ -264,6 +264,7 @@ def test_bad_input_gets_one_line(argv, words, tmp_path):
 # first run train_model.py would refuse, and no sweep folder (the default train command).
 @pytest.mark.parametrize('grid, train, words', [
     (['--networks', 'cross,nosuch'], [], ['nosuch_d14w1_seed1', 'unknown network', 'resnet']),
+    (['--networks', 'Cross'], [], ['Cross_d14w1_seed1', "as 'cross'"]),
     (['--depths', '14,7'], [], ['cross_d7w1_seed1', 'invalid depth 7', '14 above']),
     (['--widen-factors', '1000'], [], ['cross_d14w1000_seed1', 'GB']),
     ([], ['--lr', '-1'], ['cross_d14w1_seed1', '--lr must be positive']),

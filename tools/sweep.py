@@ -120,7 +120,8 @@ def parse_args(argv):
                 name.replace('_', '-'), lowest, ','.join(map(str, getattr(args, name)))))
     bad = [net for net in args.networks if not re.fullmatch(r'[A-Za-z0-9_]+', net)]
     if bad:
-        raise UserError('--networks: %r is not a network name (see show_model.py --help)'
+        raise UserError('--networks: %r is not a canonical network name (letters, digits, '
+                        '_; e.g. cross for dfn-mr: the sweep finds each run\'s files by it)'
                         % bad[0])
     check_exp_name(args.exp_name)   # as train_model.py would, before any run starts
     for token in args.train_args:

@@ -28,8 +28,18 @@ def check(key, argv, built):
             runtime.configure(args)          # MXNet's environment before it is imported
             train_model.build_net(args)
             built.add(config)
+        canonical = network_name(args.network)
+        if canonical != args.network:   # the run's files would carry the canonical name
+            raise UserError('give the network as %r, not %r: the sweep finds each run\'s '
+                            'files by that name' % (canonical, args.network))
     except UserError as err:
         raise UserError('%s: %s' % (key, err))
+
+
+def network_name(name):
+    """The canonical name of a network name or alias (after build_net: MXNet is loaded)."""
+    import network
+    return network.resolve_name(name)
 
 
 def main(argv=None):
