@@ -1,6 +1,7 @@
 """Flags and set-up shared by the scripts that use a trained network."""
 import os
 
+from common.atomic import atomic_write
 from common.errors import UserError
 
 
@@ -32,6 +33,40 @@ def prepare_mxnet():
     the convolution + sum fusion off (MXNet reads this only when it starts)."""
     os.environ.setdefault('MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM', '1')
     os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
+
+
+def check_output(path, flag):
+    """Refuse, before any work, an output file that could not be written (`flag` names it
+    in the message); its folder is made when missing."""
+    if os.path.isdir(path):
+        raise UserError('%s %s is a folder: give a file name' % (flag, path))
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError('%s %s: a file stands where its folder %s would be'
+                        % (flag, path, folder))
+    except OSError as err:
+        raise UserError('%s %s: cannot make its folder %s (%s)'
+                        % (flag, path, err.filename or folder, err.strerror))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError('%s %s: cannot write into %s' % (flag, path, folder))
+
+
+def write_output(path, write):
+    """write(temp path), then rename onto `path`: a failed write (a full disk) is one line
+    and leaves the earlier file, if any, and no partial one."""
+    try:
+        atomic_write(path, write)
+    except OSError as err:
+        raise UserError('cannot write %s (%s)' % (path, err.strerror or err))
+
+
+def write_text_output(path, text):
+    def write(temp):
+        with open(temp, 'w') as handle:
+            handle.write(text)
+    write_output(path, write)
 
 
 def checkpoint_of(args):

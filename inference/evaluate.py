@@ -30,12 +30,20 @@ def build_parser():
     return parser
 
 
-def subset_figures(args, flags, logits, labels):
-    from inference.scoring import original_subset, parse_subset
+def subset_sizes(args, flags):
+    """--original-subset as (training batch, test batch); None when not asked for."""
+    if args.original_subset is None:
+        return None
+    from inference.scoring import parse_subset
     sizes = parse_subset(args.original_subset, flags)
     if sizes is None:
         raise UserError('--original-subset=%s is not TRAIN,TEST (two positive batch sizes, '
                         'e.g. 64,400)' % args.original_subset)
+    return sizes
+
+
+def subset_figures(sizes, logits, labels):
+    from inference.scoring import original_subset
     positions = original_subset(len(labels), *sizes)
     hits = logits[positions].argmax(axis=1) == labels[positions]
     return dict(train_batch=sizes[0], test_batch=sizes[1], count=len(positions),
@@ -47,6 +55,11 @@ def main(argv=None):
     cli.prepare_mxnet()
     checkpoint = cli.checkpoint_of(args)
     flags = checkpoint.flags
+    sizes = subset_sizes(args, flags)   # bad flags and outputs before the work
+    png = args.png or '%s-%04d.confusion.png' % (checkpoint.prefix, checkpoint.epoch)
+    cli.check_output(png, '--png')
+    if args.json:
+        cli.check_output(args.json, '--json')
     data_dir = args.data_dir or flags['data_dir']
     rec_path = os.path.join(data_dir, args.val_dataset or flags['val_dataset'])
     batch_size = cli.batch_size_of(args, checkpoint)
@@ -61,18 +74,17 @@ def main(argv=None):
     net, ctx = cli.ready_net(args, checkpoint, padded(first, batch_size), print)
     logits, labels = logits_of(net, stream, batch_size, ctx)
     result = figures(logits, labels, flags['num_classes'])
-    if args.original_subset is not None:
-        result['original_subset'] = subset_figures(args, flags, logits, labels)
+    if sizes is not None:
+        result['original_subset'] = subset_figures(sizes, logits, labels)
     names = class_names(data_dir, flags['num_classes'])
     print('\n'.join(report_lines(result, names, result.get('original_subset'))))
-    png = args.png or '%s-%04d.confusion.png' % (checkpoint.prefix, checkpoint.epoch)
-    save_confusion_png(result, names, '%s on %s' % (checkpoint.name, os.path.basename(rec_path)),
-                       png)
+    title = '%s on %s' % (checkpoint.name, os.path.basename(rec_path))
+    cli.write_output(png, lambda temp: save_confusion_png(result, names, title, temp))
     print('confusion matrix picture: %s' % png)
     if args.json:
-        with open(args.json, 'w') as handle:
-            json.dump(dict(result, checkpoint=checkpoint.params_path, records=rec_path,
-                           classes=names), handle, indent=1)
+        cli.write_text_output(args.json, json.dumps(dict(
+            result, checkpoint=checkpoint.params_path, records=rec_path, classes=names),
+            indent=1))
         print('figures: %s' % args.json)
     return 0
 

@@ -80,6 +80,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.top < 1:
         raise UserError('--top must be at least 1 (got %d)' % args.top)
+    if args.output:
+        cli.check_output(args.output, '--output')
     cli.prepare_mxnet()
     checkpoint = cli.checkpoint_of(args)
     flags = checkpoint.flags
@@ -101,8 +103,7 @@ def main(argv=None):
     truth = [names[label] for label in labels] if labelled else [None] * len(labels)
     text = render(list(zip(images, truth, best)), args.format)
     if args.output:
-        with open(args.output, 'w') as handle:
-            handle.write(text)
+        cli.write_text_output(args.output, text)
         print('%d predictions written to %s' % (len(best), args.output), file=sys.stderr)
     else:
         sys.stdout.write(text)

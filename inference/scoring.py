@@ -98,5 +98,5 @@ def save_confusion_png(result, class_names, title, path):
     ax.set_ylabel('true class')
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format='png')   # path may be a temporary name
     plt.close(fig)

@@ -99,10 +99,17 @@ def test_the_original_subset_is_the_first_training_batch_of_every_test_batch(run
     ([], ['name one checkpoint']),
     (['{log}', '--original-subset', '64'], ['--original-subset']),
     (['{log}', '--val-dataset', 'nope.rec'], ['nope.rec']),
+    # outputs that cannot be written are refused before the scoring, not after it
+    (['{log}', '--json', '{file}/figures.json'], ['--json', 'a file stands where']),
+    (['{log}', '--png', '{tmp}'], ['--png', 'is a folder']),
 ])
 def test_bad_input_is_one_line(run, tmp_path, argv, needles):
-    argv = [a.format(log=run['log'], missing=tmp_path / 'gone.txt') for a in argv]
-    assert_one_line_error(run_tool('evaluate', *argv), *needles)
+    (tmp_path / 'a-file').write_text('in the way')
+    argv = [a.format(log=run['log'], missing=tmp_path / 'gone.txt', file=tmp_path / 'a-file',
+                     tmp=tmp_path) for a in argv]
+    proc = run_tool('evaluate', *argv)
+    assert_one_line_error(proc, *needles)
+    assert 'checkpoint' not in proc.stdout   # nothing was scored
 
 
 def _damaged_copy(run, tmp_path, damage):
