@@ -4,6 +4,7 @@ import numpy as np
 from mxnet import gluon
 
 import network
+from engine.meter import cross_entropy_sum
 
 
 def evaluate(net, val_it, contexts, batch_size, top5):
@@ -22,9 +23,7 @@ def evaluate(net, val_it, contexts, batch_size, top5):
         logits = np.concatenate([network.mean_prediction(net(x)).asnumpy()
                                  for x in parts])[:n]
         labels = label.asnumpy().astype(np.int64)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_prob = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        sums['loss'] += -log_prob[np.arange(n), labels].sum()
+        sums['loss'] += cross_entropy_sum(logits, labels)
         sums['top1'] += (logits.argmax(axis=1) == labels).sum()
         if top5:
             best5 = np.argsort(-logits, axis=1)[:, :5]

@@ -1,5 +1,6 @@
 """Training figures of an epoch: sums kept on the devices, read only when a line is logged."""
 import mxnet as mx
+import numpy as np
 
 from common.errors import UserError
 
@@ -7,6 +8,15 @@ from common.errors import UserError
 SUM_FIELDS = ('n', 'loss', 'top1', 'top5')
 # Top-5 accuracy is measured only where there are at least this many classes.
 TOP5_MIN_CLASSES = 5
+
+
+def cross_entropy_sum(logits, labels):
+    """The summed cross-entropy of one batch (float32 logits), as the log's
+    Validation-cross-entropy adds it up: in float32 over the batch, whose sums the epoch
+    then adds in float64. tools/evaluate.py sums the same way to print the same digits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_prob = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_prob[np.arange(len(labels)), labels].sum()
 
 
 def means(sums, top5):

@@ -73,7 +73,8 @@ def main(argv=None):
     first, stream = first_and_all(batches)
     net, ctx = cli.ready_net(args, checkpoint, padded(first, batch_size), print)
     logits, labels = logits_of(net, stream, batch_size, ctx)
-    result = figures(logits, labels, flags['num_classes'])
+    result = figures(logits, labels, flags['num_classes'],
+                     flags.get('test_batch_size') or batch_size)
     if sizes is not None:
         result['original_subset'] = subset_figures(sizes, logits, labels)
     names = class_names(data_dir, flags['num_classes'])

@@ -5,18 +5,20 @@ entropy of the (ensemble-averaged) logits, over every image once.
 """
 import numpy as np
 
-from engine.meter import TOP5_MIN_CLASSES
+from engine.meter import TOP5_MIN_CLASSES, cross_entropy_sum
 
 
-def log_softmax(logits):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+def figures(logits, labels, num_classes, log_batch):
+    """Mean loss, top-1, top-5 (None under 5 classes), per-class accuracy, confusion.
 
-
-def figures(logits, labels, num_classes):
-    """Mean loss, top-1, top-5 (None under 5 classes), per-class accuracy, confusion."""
+    The loss is added up as the training log's is, batch by batch of `log_batch` (the
+    run's test batch size): the same digits for the same logits.
+    """
     n = len(labels)
-    loss = -log_softmax(logits)[np.arange(n), labels].astype(np.float64)
+    loss = 0.0
+    for start in range(0, n, log_batch):
+        loss += cross_entropy_sum(logits[start:start + log_batch],
+                                  labels[start:start + log_batch])
     top5 = None
     if num_classes >= TOP5_MIN_CLASSES:
         best5 = np.argsort(-logits, axis=1)[:, :5]
@@ -25,7 +27,7 @@ def figures(logits, labels, num_classes):
     confusion = np.zeros((num_classes, num_classes), np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
-    return dict(count=n, loss=float(loss.mean()), top1=float((predicted == labels).mean()),
+    return dict(count=n, loss=float(loss / n), top1=float((predicted == labels).mean()),
                 top5=top5, per_class=per_class.tolist(), confusion=confusion.tolist())
 
 
