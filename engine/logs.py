@@ -155,12 +155,22 @@ def head_lines(log_path, args_namespace):
 
 
 def append_metrics(path, figures):
-    """One finished epoch's figures as one JSON line of the metrics file."""
+    """One finished epoch's figures as one JSON line of the metrics file.
+
+    After a line cut short (a full disk, then --resume) the new line starts on a line of
+    its own: glued to the cut one, the resumed epoch's figures would be unreadable too.
+    """
     try:
-        with open(path, 'a') as handle:
-            handle.write(json.dumps(figures) + '\n')
+        with open(path, 'ab+') as handle:
+            cut = handle.seek(0, os.SEEK_END) > 0 and _last_byte(handle) != b'\n'
+            handle.write((('\n' if cut else '') + json.dumps(figures) + '\n').encode())
     except OSError as err:
         raise WriteFailed(path, err)
+
+
+def _last_byte(handle):
+    handle.seek(-1, os.SEEK_END)
+    return handle.read(1)
 
 
 # ---------------------------------------------------------------- reading

@@ -6,7 +6,8 @@ import pytest
 
 from engine import runfiles
 from engine.logs import (LOG_FORMAT, append_metrics, batch_line, epoch_lines, head_lines,
-                         lines_before_epoch, log_prefix, parse_log, parse_namespace)
+                         lines_before_epoch, log_prefix, parse_log, parse_namespace,
+                         read_metrics)
 from logwriters import STAMP, write_2016_log, write_port_log
 
 
@@ -71,6 +72,18 @@ def test_resumed_run_appended_to_its_log(tmp_path):
     run = parse_log(path)
     assert run.complete and run.unparseable_lines == 0
     assert [r.val_acc for r in run.records] == pytest.approx([0.5, 0.6, 0.79, 0.80])
+
+
+def test_an_epoch_appended_after_a_cut_metrics_line_is_read(tmp_path):
+    # a full disk cut the epoch-2 line short; the resumed run writes epoch 2 again
+    path = write_port_log(str(tmp_path / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt',
+                          0.9, 0.9, epochs_done=2)
+    metrics = runfiles.metrics_path(path)
+    with open(metrics, 'a') as out:
+        out.write('{"epoch": 2, "train_acc": 0.8, "val_a')
+    for epoch in (2, 3):
+        append_metrics(metrics, dict(epoch=epoch, train_acc=0.8, val_acc=0.77 + epoch / 100))
+    assert [r.val_acc for r in read_metrics(metrics)] == pytest.approx([0.5, 0.6, 0.79, 0.80])
 
 
 def test_2016_log_parses(tmp_path):
