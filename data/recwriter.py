@@ -18,10 +18,12 @@ import numpy as np
 from tqdm import tqdm
 
 from common.errors import UserError
+from common.pidlock import Busy, PidLock
 from data.encode import encode_png_chunk
 from data.meta import META_NAME
 
 _CHUNK = 2000
+LOCK_NAME = '.prepare.lock'   # held while a preparation writes into the folder
 
 
 def default_workers():
@@ -53,18 +55,32 @@ def is_finished(out_dir):
 
 
 class Staging:
-    """A folder for the files of one run; `commit` moves them in, leaving it aborts."""
+    """A folder for the files of one run; `commit` moves them in, leaving it aborts.
+
+    One preparation at a time per folder (a PidLock on `.prepare.lock`): a second one would
+    remove the first one's staged files and write into the same ones.
+    """
 
     def __init__(self, out_dir):
         self.out_dir = out_dir
         self.dir = os.path.join(out_dir, '.partial')
+        self.lock = PidLock(os.path.join(out_dir, LOCK_NAME), remove=True)
 
     def __enter__(self):
         try:
             os.makedirs(self.out_dir, exist_ok=True)
+            self.lock.acquire()
+        except Busy as busy:
+            raise UserError('another data.prepare (pid %s) is writing records in %s; wait '
+                            'for it to finish, or choose another --out'
+                            % (busy.holder, self.out_dir)) from None
+        except OSError as err:
+            raise UserError('cannot write to %s (%s)' % (self.out_dir, err.strerror)) from None
+        try:
             shutil.rmtree(self.dir, ignore_errors=True)  # left by a killed run
             os.makedirs(self.dir)
         except OSError as err:
+            self.lock.release()
             raise UserError('cannot write to %s (%s)' % (self.out_dir, err.strerror)) from None
         return self
 
@@ -85,6 +101,7 @@ class Staging:
 
     def __exit__(self, *exc):
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.lock.release()
 
 
 class ChannelStats:

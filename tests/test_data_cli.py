@@ -10,7 +10,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from common.pidlock import PidLock
 from data import synthetic
+from data.recwriter import LOCK_NAME
 from data.fashion_mnist import DEBIAN_DIR, read_idx
 from helpers import assert_one_line_error
 
@@ -71,6 +73,18 @@ def test_bad_flags(tmp_path, args, words):
     proc = prepare(*args, '--out', tmp_path / 'out')
     assert_one_line_error(proc, *words)
     assert leftovers(tmp_path / 'out') == []
+
+
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_DIR), reason='dataset-fashion-mnist not installed')
+def test_a_second_preparation_of_one_folder_is_refused(tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'train.rec').write_bytes(b'being written by the first one')
+    with PidLock(str(out / LOCK_NAME), remove=True):   # this process prepares the folder
+        proc = prepare('fashion-mnist', '--out', out, '--force')
+    assert_one_line_error(proc, 'another data.prepare (pid %d)' % os.getpid(), str(out))
+    assert leftovers(out) == ['train.rec']   # its files untouched, the lock file gone
+    assert (out / 'train.rec').read_bytes() == b'being written by the first one'
 
 
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_DIR), reason='dataset-fashion-mnist not installed')

@@ -4,7 +4,6 @@ The sweep drives train_model.py only through its flags, and learns where each ru
 from the files the run writes; read_run() is the one place here that reads them, through
 the engine's own layout functions.
 """
-import fcntl
 import glob
 import json
 import os
@@ -15,6 +14,7 @@ from typing import List, Optional
 
 from common.errors import UserError
 from common.atomic import atomic_write
+from common.pidlock import Busy, PidLock
 from engine.checkpoint import checkpoint_epochs
 from engine.runfiles import (config_stem, log_name, metrics_path, run_logs, split_run_number,
                              weights_prefix)
@@ -166,48 +166,23 @@ def plan_run(point, status, state, **extra):
 
 # ---------------------------------------------------------------- the lock
 
-class SweepLock:
-    """One sweep per log folder: an flock on <root>/sweep.lock, which holds the pid.
-
-    The kernel drops the lock when the process ends however it ends, so a lock file left by
-    a killed sweep is stale by construction and the next sweep simply takes it.
-    """
+class SweepLock(PidLock):
+    """One sweep per log folder: a PidLock on <root>/sweep.lock (a killed sweep's lock is
+    stale by construction: the next sweep simply takes it)."""
 
     def __init__(self, root):
-        self.path = os.path.join(root, LOCK_FILE)
-        self.fd = None
+        super().__init__(os.path.join(root, LOCK_FILE))
 
     def acquire(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode('ascii', 'replace').strip() or 'unknown'
-            os.close(fd)
+            return super().acquire()
+        except Busy as busy:
             raise UserError('another sweep (pid %s) is running on %s; wait for it, stop it, '
-                            'or pass another --log-dir' % (holder, os.path.dirname(self.path)))
-        os.ftruncate(fd, 0)
-        os.write(fd, b'%d\n' % os.getpid())
-        self.fd = fd
-        return self
-
-    def release(self):
-        if self.fd is not None:
-            os.close(self.fd)   # closing drops the flock; the file may stay
-            self.fd = None
+                            'or pass another --log-dir' % (busy.holder,
+                                                           os.path.dirname(self.path)))
 
     @staticmethod
     def holder(root):
         """The pid of the sweep running on root, or None."""
-        path = os.path.join(root, LOCK_FILE)
-        if not os.path.exists(path):
-            return None
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return None
-        except BlockingIOError:
-            return os.read(fd, 64).decode('ascii', 'replace').strip() or 'unknown'
-        finally:
-            os.close(fd)
+        return PidLock.holder(os.path.join(root, LOCK_FILE))
