@@ -1,5 +1,7 @@
 """Export a checkpoint as MXNet symbol + params and ONNX, and check both (tools/export.py)."""
 import os
+import shutil
+import tempfile
 
 from common.errors import ArgumentParser, UserError
 from inference import cli
@@ -34,24 +36,50 @@ def export_paths(checkpoint, out_dir):
     return base
 
 
+def write_checked_exports(net, shape, base, epoch, onnx):
+    """The exported files (symbol, params, onnx) at `base`, checked against `net`; written
+    in a hidden folder beside them and moved into place only once all are written and
+    checked, so a failure (a full disk) replaces nothing and leaves no partial file."""
+    import mxnet as mx
+    from inference.exporting import check_exports, export_mxnet, export_onnx
+    out_dir = os.path.dirname(base)
+    staging = None
+    try:
+        staging = tempfile.mkdtemp(prefix='.export-', dir=out_dir)
+        staged = os.path.join(staging, os.path.basename(base))
+        symbol, params = export_mxnet(net, shape, staged, epoch)
+        files = dict(symbol=symbol, params=params)
+        if onnx:
+            files['onnx'] = export_onnx(symbol, params, shape, '%s-%04d.onnx' % (staged, epoch))
+        differences = check_exports(net, files, shape)
+        for name, path in files.items():
+            files[name] = os.path.join(out_dir, os.path.basename(path))
+            os.replace(path, files[name])
+    except (OSError, mx.base.MXNetError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else \
+            str(err).strip().splitlines()[-1]
+        raise UserError('cannot write the export in %s (%s); no exported file was written '
+                        'or replaced' % (out_dir, why))
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+    return files, differences
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.prepare_mxnet()
     checkpoint = cli.checkpoint_of(args)
-    from inference.exporting import check_exports, export_mxnet, export_onnx
     from inference.model import input_shape, load_net
     shape = input_shape(checkpoint.flags)
     base = export_paths(checkpoint, args.out_dir)
     net = load_net(checkpoint)
-    symbol, params = export_mxnet(net, shape, base, checkpoint.epoch)
-    files = dict(symbol=symbol, params=params)
-    print('MXNet:  %s, %s' % (symbol, params))
-    if not args.no_onnx:
-        files['onnx'] = export_onnx(symbol, params, shape, '%s-%04d.onnx'
-                                    % (base, checkpoint.epoch))
+    files, differences = write_checked_exports(net, shape, base, checkpoint.epoch,
+                                               onnx=not args.no_onnx)
+    print('MXNet:  %s, %s' % (files['symbol'], files['params']))
+    if 'onnx' in files:
         print('ONNX:   %s (checked by onnx.checker; input "data" of shape N x %s)'
               % (files['onnx'], ' x '.join(map(str, shape))))
-    differences = check_exports(net, files, shape)
     for name, value in differences.items():
         print('largest difference to the checkpoint on a batch of 8: %-5s %.3g'
               % (name, value))

@@ -1,4 +1,5 @@
 """What several test modules share: the one-line-error check, real Fashion-MNIST slices."""
+import errno
 import os
 
 FASHION = '/usr/share/datasets/fashion-mnist'
@@ -42,3 +43,16 @@ def write_fashion_slice(out, train, test):
         return images[:count], labels[:count]
     write_record_dataset(out, 'fashion-mnist', first('train', train), first('t10k', test))
     return out
+
+
+def fill(folder, leave=0):
+    """Fill the file system of `folder` (small_disk), then free `leave` bytes."""
+    path = os.path.join(str(folder), 'filler')
+    with open(path, 'wb') as handle:
+        try:
+            while True:
+                handle.write(b'\0' * 65536)
+                handle.flush()
+        except OSError as err:
+            assert err.errno == errno.ENOSPC
+    os.truncate(path, max(0, os.path.getsize(path) - leave))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import network
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, fill
 from inference.exporting import (export_mxnet, export_onnx, import_mxnet, max_difference,
                                  onnx_session, outputs_of, run_onnx, sample_batch)
 from inference_helpers import run_tool, tiny_run
@@ -90,6 +90,20 @@ def test_export_tool_writes_checked_files_beside_the_untouched_checkpoint(run, t
         assert handle.read() == before
     assert_one_line_error(run_tool('export', run['log'], '--out-dir',
                                    os.path.dirname(run['prefix'])), 'replace')
+
+
+def test_a_full_disk_replaces_no_exported_file(run, small_disk):
+    pytest.importorskip('onnx')
+    first = run_tool('export', run['log'], '--out-dir', small_disk, '--no-onnx')
+    assert first.returncode == 0, first.stderr
+    before = {name: (small_disk / name).read_bytes() for name in os.listdir(small_disk)}
+    fill(small_disk, leave=200000)   # room for the symbol, not for the weights
+    proc = run_tool('export', run['log'], '--out-dir', small_disk)
+    assert_one_line_error(proc, 'cannot write the export in %s' % small_disk,
+                          'no exported file was written or replaced')
+    after = {name: (small_disk / name).read_bytes() for name in os.listdir(small_disk)
+             if name != 'filler'}
+    assert after == before   # the earlier export as it was, nothing partial beside it
 
 
 def test_the_ensemble_checkpoint_exports_its_eight_outputs(tmp_path_factory, tmp_path):

@@ -3,7 +3,6 @@
 One tiny run (cross d14, 128 Fashion-MNIST images, 2 epochs, a checkpoint after each) is
 trained once; every test works on its own copy of it.
 """
-import errno
 import json
 import os
 import pickle
@@ -19,7 +18,8 @@ import train_model
 from common.errors import UserError
 from engine import checkpoint, logs, ndfile, runfiles
 from engine.lock import RunLock, lock_path
-from helpers import assert_error_after_progress, assert_one_line_error, write_fashion_slice
+from helpers import (assert_error_after_progress, assert_one_line_error, fill,
+                     write_fashion_slice)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = ('--lr-steps', '1', '--checkpoint-epochs', '1')
@@ -314,32 +314,6 @@ def test_damaged_optimizer_states_are_one_line(tiny_data, run_copy):
 
 
 # ---------------------------------------------------------------- 4. a full disk
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 3 MiB tmpfs (needs root; skipped where mounting is not permitted)."""
-    folder = tmp_path / 'disk'
-    folder.mkdir()
-    proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', str(folder)],
-                          capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip('cannot mount a tmpfs here: %s' % proc.stderr.decode().strip())
-    yield folder
-    subprocess.run(['umount', '--lazy', str(folder)], check=True)
-
-
-def fill(folder, leave=0):
-    """Fill the file system of `folder`, then free `leave` bytes."""
-    path = os.path.join(str(folder), 'filler')
-    with open(path, 'wb') as handle:
-        try:
-            while True:
-                handle.write(b'\0' * 65536)
-                handle.flush()
-        except OSError as err:
-            assert err.errno == errno.ENOSPC
-    os.truncate(path, max(0, os.path.getsize(path) - leave))
-
 
 def test_a_full_disk_from_the_start_is_one_line(tiny_data, small_disk):
     fill(small_disk)
