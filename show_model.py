@@ -29,6 +29,7 @@ import re
 import shutil
 import subprocess
 
+from common.atomic import scratch_path
 from common.errors import ArgumentParser, UserError, run_main
 from data.datasets import DATASETS, dataset_names
 from engine.flags import add_network_args, check_network_size, num_classes_of
@@ -273,14 +274,20 @@ def find_dot():
 
 
 def render(dot_source, path, fmt, dot=None):
-    """Run `dot` to write the picture at `path`."""
+    """Run `dot` to write the picture at `path`: into a scratch file renamed onto `path`
+    once dot succeeded, so that a failure (a full disk) leaves no partial picture."""
     dot = dot or find_dot()
-    proc = subprocess.run([dot, '-T' + fmt, '-o', path], input=dot_source.encode(),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if proc.returncode != 0 or not os.path.isfile(path) or os.path.getsize(path) == 0:
-        message = proc.stderr.decode(errors='replace').strip().splitlines()
-        raise UserError('dot could not write %s: %s'
-                        % (path, message[-1] if message else 'exit code %d' % proc.returncode))
+    with scratch_path(path) as temp:
+        proc = subprocess.run([dot, '-T' + fmt, '-o', temp], input=dot_source.encode(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if proc.returncode != 0 or not os.path.isfile(temp) or os.path.getsize(temp) == 0:
+            message = proc.stderr.decode(errors='replace').strip().splitlines()
+            raise UserError('dot could not write %s: %s' % (
+                path, message[-1] if message else 'exit code %d' % proc.returncode))
+        try:
+            os.replace(temp, path)
+        except OSError as err:
+            raise UserError('cannot write %s (%s)' % (path, err.strerror))
 
 
 # ---------------------------------------------------------------------------------------

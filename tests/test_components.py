@@ -13,7 +13,7 @@ from mxnet import autograd
 import network
 from data.iterators import get_iterators
 from data.synthetic import write_record_dataset
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, fill
 from network import components
 from network.paths import path_depths, summarize
 from test_ensemble import fashion_test_set
@@ -266,3 +266,13 @@ def test_a_file_that_is_not_a_log_or_the_wrong_checkpoint(tmp_path):
     net.save_parameters(params)
     assert_one_line_error(run('--params', params, '--network', 'fuse3', '--depth', 8,
                               '--out', tmp_path), 'does not hold the weights of fuse3_d8w1')
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(small_disk):
+    fill(small_disk, leave=20000)   # room for the CSV files, not for the picture
+    proc = run('--network', 'resnet', 'cross', '--depth', 8, 14, '--out', small_disk)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines()[-1] == ('error: cannot write %s (No space left on device)'
+                                            % (small_disk / 'paths.png'))
+    assert sorted(os.listdir(small_disk)) == ['filler', 'paths.csv', 'paths_summary.csv']
+    assert read_csv(small_disk / 'paths.csv')   # whole files, not cut ones

@@ -14,7 +14,7 @@ import pytest
 
 import network
 import show_model
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, fill
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'show_model.py')
@@ -278,3 +278,10 @@ def test_help_names_the_file():
     for word in ('--network', '--depth', '--widen-factor', '--dataset', '--format', '--out',
                  '<network>_d<depth>', 'w<widen>'):
         assert word in text, word
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_picture(small_disk):
+    fill(small_disk, leave=8192)
+    proc = run('--network=cross', '--depth=26', '--out', str(small_disk))
+    assert_one_line_error(proc, 'could not write', 'cross_d26.png')
+    assert os.listdir(str(small_disk)) == ['filler']
