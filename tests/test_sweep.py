@@ -202,11 +202,12 @@ def test_a_stopped_sweep_resumes_to_the_uninterrupted_result(finished_sweep, tin
         assert resumed[-1][key] == reference[-1][key], key
 
 
-def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path):
+def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, tiny_data):
     log_dir = tmp_path / 'nothing-yet'
     proc = subprocess.run([sys.executable, SWEEP, '--dry-run', '--log-dir', str(log_dir),
                            '--networks', 'resnet,cross', '--depths', '14,20', '--seeds', '1,2',
-                           '--jobs', '3', '--cores', '7', '--', '--num-epochs', '2'],
+                           '--jobs', '3', '--cores', '7', '--', '--dataset', 'fashion-mnist',
+                           '--data-dir', tiny_data, '--num-epochs', '2'],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     commands = [line.split() for line in proc.stdout.splitlines()
@@ -230,11 +231,12 @@ def test_a_repeated_value_gives_one_run():
                                             'resnet_d26w1_seed2', 'resnet_d26w1_seed1']
 
 
-def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path):
+def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, tiny_data):
     held = sweep_state.SweepLock(str(tmp_path)).acquire()
     try:
         proc = subprocess.run([sys.executable, SWEEP, '--log-dir', str(tmp_path), '--seeds',
-                               '1', '--', '--num-epochs', '1'],
+                               '1', '--', '--dataset', 'fashion-mnist', '--data-dir',
+                               tiny_data, '--num-epochs', '1'],
                               capture_output=True, text=True, timeout=60)
         assert_one_line_error(proc, 'another sweep (pid %d)' % os.getpid(), str(tmp_path))
         assert sweep_state.SweepLock.holder(str(tmp_path)) == str(os.getpid())
@@ -269,16 +271,18 @@ def test_bad_input_gets_one_line(argv, words, tmp_path):
     (['--widen-factors', '1000'], [], ['cross_d14w1000_seed1', 'GB']),
     ([], ['--lr', '-1'], ['cross_d14w1_seed1', '--lr must be positive']),
     ([], ['--lr-steps', '3,2'], ['cross_d14w1_seed1', '--lr-steps']),
+    ([], ['--data-dir', '{missing}'], ['cross_d14w1_seed1', 'no-data not found',
+                                        'data.prepare']),
 ])
 @pytest.mark.parametrize('mode', [[], ['--dry-run']])
 def test_a_grid_train_model_would_refuse_is_refused_before_any_run(grid, train, words, mode,
-                                                                    tmp_path):
+                                                                    tmp_path, tiny_data):
     log_dir = tmp_path / 'sweep'
+    train = [flag.format(missing=tmp_path / 'no-data') for flag in train]
     proc = subprocess.run(
         [sys.executable, SWEEP, '--log-dir', str(log_dir), '--networks', 'cross',
          '--depths', '14', '--seeds', '1'] + grid + mode
-        + ['--', '--dataset', 'fashion-mnist', '--data-dir', str(tmp_path / 'no-data'),
-           '--cpu'] + train,
+        + ['--', '--dataset', 'fashion-mnist', '--data-dir', tiny_data, '--cpu'] + train,
         capture_output=True, text=True, timeout=120)
     assert_one_line_error(proc, *words)
     assert not log_dir.exists() and proc.stdout == ''
@@ -292,19 +296,21 @@ def test_a_restart_with_other_training_flags_is_refused(finished_sweep, tiny_dat
     assert len(launches(probe_dir)) == before
 
 
-def test_runs_left_training_by_a_killed_sweep_are_not_doubled(tmp_path):
+def test_runs_left_training_by_a_killed_sweep_are_not_doubled(tmp_path, tiny_data):
     """A sweep killed with SIGKILL cannot stop its runs; the next one must not start them
     a second time beside the first."""
+    train_args = ['--dataset', 'fashion-mnist', '--data-dir', tiny_data]
     left = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)',
                              str(tmp_path / 'seed1')])
     try:
         point = sweep_state.Point('cross', 14, 1, 1)
         sweep_state.write_plan(str(tmp_path), dict(
-            train_args=[], exp_name='exp', threads=1, jobs=1,
+            train_args=train_args, exp_name='exp', threads=1, jobs=1,
             runs=[sweep_state.plan_run(point, 'running', sweep_state.RunState(),
                                        pid=left.pid)]))
         proc = subprocess.run([sys.executable, SWEEP, '--log-dir', str(tmp_path), '--seeds',
-                               '1'], capture_output=True, text=True, timeout=60)
+                               '1', '--networks', 'cross', '--depths', '14', '--']
+                              + train_args, capture_output=True, text=True, timeout=60)
         assert_one_line_error(proc, 'still training', str(left.pid))
     finally:
         left.kill()

@@ -154,8 +154,9 @@ def run_command(args, point, state):
 
 def check_runs(args):
     """Refuse a grid with a run that train_model.py would refuse (an unknown network, a
-    depth the network cannot have, a bad flag after `--`), before anything starts or is
-    written. Only for the default train command: another command's flags are its own."""
+    depth the network cannot have, a bad flag after `--`, missing or damaged records),
+    before anything starts or is written. Only for the default train command: another
+    command's flags are its own."""
     if args.train_command:
         return
     runs = [[point.key, run_flags(args, point)] for point in args.points]
