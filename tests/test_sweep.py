@@ -274,14 +274,22 @@ def test_bad_input_gets_one_line(argv, words, tmp_path):
     ([], ['--data-dir', '{missing}'], ['cross_d14w1_seed1', 'no-data not found',
                                         'data.prepare']),
 ])
-@pytest.mark.parametrize('mode', [[], ['--dry-run']])
-def test_a_grid_train_model_would_refuse_is_refused_before_any_run(grid, train, words, mode,
+def test_a_grid_train_model_would_refuse_is_refused_before_any_run(grid, train, words,
                                                                     tmp_path, tiny_data):
+    assert_refused_before_any_run(tmp_path, tiny_data, grid, train, words)
+
+
+def test_a_dry_run_checks_the_runs_too(tmp_path, tiny_data):
+    assert_refused_before_any_run(tmp_path, tiny_data, ['--dry-run', '--depths', '14,7'], [],
+                                  ['cross_d7w1_seed1', 'invalid depth 7'])
+
+
+def assert_refused_before_any_run(tmp_path, tiny_data, grid, train, words):
     log_dir = tmp_path / 'sweep'
     train = [flag.format(missing=tmp_path / 'no-data') for flag in train]
     proc = subprocess.run(
         [sys.executable, SWEEP, '--log-dir', str(log_dir), '--networks', 'cross',
-         '--depths', '14', '--seeds', '1'] + grid + mode
+         '--depths', '14', '--seeds', '1'] + grid
         + ['--', '--dataset', 'fashion-mnist', '--data-dir', tiny_data, '--cpu'] + train,
         capture_output=True, text=True, timeout=120)
     assert_one_line_error(proc, *words)
