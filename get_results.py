@@ -19,7 +19,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import List
 
-from common.atomic import atomic_write
+from common.atomic import write_whole
 from common.errors import ArgumentParser, UserError, run_main
 from engine.logs import Run, parse_log
 
@@ -418,10 +418,7 @@ def write_output(path, data, force):
     def write(temporary):
         with open(temporary, 'wb') as out:
             out.write(data)
-    try:
-        atomic_write(path, write)
-    except OSError as err:
-        raise UserError('cannot write %s (%s)' % (path, err.strerror))
+    write_whole(path, write)
     return 'written'
 
 

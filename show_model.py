@@ -29,7 +29,7 @@ import re
 import shutil
 import subprocess
 
-from common.atomic import scratch_path
+from common.atomic import write_whole
 from common.errors import ArgumentParser, UserError, run_main
 from data.datasets import DATASETS, dataset_names
 from engine.flags import add_network_args, check_network_size, num_classes_of
@@ -274,20 +274,18 @@ def find_dot():
 
 
 def render(dot_source, path, fmt, dot=None):
-    """Run `dot` to write the picture at `path`: into a scratch file renamed onto `path`
-    once dot succeeded, so that a failure (a full disk) leaves no partial picture."""
+    """Run `dot` to write the picture at `path`, whole or not at all (write_whole: dot
+    writes a scratch file, renamed onto `path` once dot succeeded)."""
     dot = dot or find_dot()
-    with scratch_path(path) as temp:
+
+    def run_dot(temp):
         proc = subprocess.run([dot, '-T' + fmt, '-o', temp], input=dot_source.encode(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if proc.returncode != 0 or not os.path.isfile(temp) or os.path.getsize(temp) == 0:
             message = proc.stderr.decode(errors='replace').strip().splitlines()
             raise UserError('dot could not write %s: %s' % (
                 path, message[-1] if message else 'exit code %d' % proc.returncode))
-        try:
-            os.replace(temp, path)
-        except OSError as err:
-            raise UserError('cannot write %s (%s)' % (path, err.strerror))
+    write_whole(path, run_dot)
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 import contextlib
 import os
 
+from common.errors import UserError
+
 
 @contextlib.contextmanager
 def scratch_path(path, tag='tmp'):
@@ -25,9 +27,18 @@ def atomic_write(path, write):
         os.replace(temp, path)
 
 
-def atomic_write_text(path, text):
-    """`text` into `path`, all or nothing."""
+def write_whole(path, write):
+    """atomic_write for the scripts' outputs: a failed write (a full disk) is one line,
+    `cannot write PATH (why)`, and leaves an earlier file as it was and no partial one."""
+    try:
+        atomic_write(path, write)
+    except OSError as err:
+        raise UserError('cannot write %s (%s)' % (path, err.strerror or err)) from None
+
+
+def write_whole_text(path, text):
+    """`text` into `path`, all or nothing (write_whole)."""
     def write(temp):
         with open(temp, 'w') as handle:
             handle.write(text)
-    atomic_write(path, write)
+    write_whole(path, write)

@@ -1,7 +1,6 @@
 """Flags and set-up shared by the scripts that use a trained network."""
 import os
 
-from common.atomic import atomic_write
 from common.errors import UserError
 
 
@@ -51,22 +50,6 @@ def check_output(path, flag):
                         % (flag, path, err.filename or folder, err.strerror))
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError('%s %s: cannot write into %s' % (flag, path, folder))
-
-
-def write_output(path, write):
-    """write(temp path), then rename onto `path`: a failed write (a full disk) is one line
-    and leaves the earlier file, if any, and no partial one."""
-    try:
-        atomic_write(path, write)
-    except OSError as err:
-        raise UserError('cannot write %s (%s)' % (path, err.strerror or err))
-
-
-def write_text_output(path, text):
-    def write(temp):
-        with open(temp, 'w') as handle:
-            handle.write(text)
-    write_output(path, write)
 
 
 def checkpoint_of(args):

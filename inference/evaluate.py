@@ -3,6 +3,7 @@ import json
 import os
 import sys
 
+from common.atomic import write_whole, write_whole_text
 from common.errors import ArgumentParser, UserError
 from inference import cli
 
@@ -80,10 +81,10 @@ def main(argv=None):
     names = class_names(data_dir, flags['num_classes'])
     print('\n'.join(report_lines(result, names, result.get('original_subset'))))
     title = '%s on %s' % (checkpoint.name, os.path.basename(rec_path))
-    cli.write_output(png, lambda temp: save_confusion_png(result, names, title, temp))
+    write_whole(png, lambda temp: save_confusion_png(result, names, title, temp))
     print('confusion matrix picture: %s' % png)
     if args.json:
-        cli.write_text_output(args.json, json.dumps(dict(
+        write_whole_text(args.json, json.dumps(dict(
             result, checkpoint=checkpoint.params_path, records=rec_path, classes=names),
             indent=1))
         print('figures: %s' % args.json)

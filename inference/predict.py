@@ -8,6 +8,7 @@ import tempfile
 
 import numpy as np
 
+from common.atomic import write_whole_text
 from common.errors import ArgumentParser, UserError
 from inference import cli
 
@@ -103,7 +104,7 @@ def main(argv=None):
     truth = [names[label] for label in labels] if labelled else [None] * len(labels)
     text = render(list(zip(images, truth, best)), args.format)
     if args.output:
-        cli.write_text_output(args.output, text)
+        write_whole_text(args.output, text)
         print('%d predictions written to %s' % (len(best), args.output), file=sys.stderr)
     else:
         sys.stdout.write(text)

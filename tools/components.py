@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from common.atomic import atomic_write  # noqa: E402
+from common.atomic import write_whole  # noqa: E402
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
 from engine.flags import check_network_size  # noqa: E402
 from engine.logs import parse_namespace  # noqa: E402
@@ -289,16 +289,6 @@ def components_figure(label, results, n_e, n_f):
 
 # ---------------------------------------------------------------- files
 
-def write_whole(path, write):
-    """write(temp path), then rename onto `path`: a failed write (a full disk) is one line
-    and leaves no partial file, and an earlier one as it was."""
-    try:
-        atomic_write(path, write)
-    except OSError as err:
-        raise UserError('cannot write %s (%s)' % (path, err.strerror or err))
-    print('wrote %s' % path, file=sys.stderr)
-
-
 def write_csv(path, header, rows):
     def write(temp):
         with open(temp, 'w', newline='') as stream:
@@ -306,12 +296,14 @@ def write_csv(path, header, rows):
             writer.writerow(header)
             writer.writerows(rows)
     write_whole(path, write)
+    print('wrote %s' % path, file=sys.stderr)
 
 
 def save_figure(figure, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(figure)
     write_whole(path, lambda temp: figure.savefig(temp, format='png'))
+    print('wrote %s' % path, file=sys.stderr)
 
 
 def main(argv=None):
