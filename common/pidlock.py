@@ -32,14 +32,13 @@ class PidLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read_pid(fd)
+                holder = _read_pid(fd) or 'unknown'
                 os.close(fd)
                 raise Busy(holder)
             if not self.remove or _same_file(fd, self.path):
                 break
             os.close(fd)   # removed by its owner meanwhile
-        left = os.pread(fd, 64, 0).decode('ascii', 'replace').strip()
-        self.previous_holder = left or None
+        self.previous_holder = _read_pid(fd)
         try:   # unbuffered: nothing is left to fail when the file is closed
             os.ftruncate(fd, 0)
             text = b'%d\n' % os.getpid()
@@ -81,14 +80,14 @@ class PidLock:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return None
         except BlockingIOError:
-            return _read_pid(fd)
+            return _read_pid(fd) or 'unknown'
         finally:
             os.close(fd)
 
 
 def _read_pid(fd):
-    text = os.pread(fd, 64, 0).decode('ascii', 'replace').strip()
-    return text or 'unknown'
+    """The pid the file holds, as text, or None when it is empty."""
+    return os.pread(fd, 64, 0).decode('ascii', 'replace').strip() or None
 
 
 def _same_file(fd, path):
