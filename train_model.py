@@ -59,11 +59,15 @@ def resolve_num_examples(args):
 
 
 def build_net(args):
-    """The network the flags name (mxnet is imported here: after runtime.configure)."""
+    """The network the flags name (mxnet is imported here: after runtime.configure).
+    A --bn-momentum left out becomes the network's own, so that the log and the checkpoint
+    say which momentum trained."""
     import network
     try:
+        if args.bn_momentum is None:
+            args.bn_momentum = network.spec_of(args.network).bn_momentum
         return network.get_net(args.network, num_classes=args.num_classes, depth=args.depth,
-                               widen_factor=args.widen_factor)
+                               widen_factor=args.widen_factor, bn_momentum=args.bn_momentum)
     except ValueError as err:
         raise UserError(str(err))
 

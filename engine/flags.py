@@ -87,6 +87,9 @@ def add_fit_args(parser):
     group.add_argument('--momentum', type=float, default=0.9, help='Nesterov momentum')
     group.add_argument('--wd', type=float, default=1e-4,
                        help='weight decay on every learnable parameter')
+    group.add_argument('--bn-momentum', type=float, default=None, metavar='M',
+                       help="momentum of the BatchNorm running statistics; default: the "
+                            "original's for the network (0.9; the ensemble 0.99)")
     group.add_argument('--ensemble-loss', default='sum', choices=('sum', 'mean'),
                        help="ensemble only: train on the sum of the 8 components' "
                             "cross-entropies (each gets its full gradient, as 8 grouped "
@@ -211,7 +214,11 @@ def _check_floats(args):
             ('--lr-factor', args.lr_factor, lambda v: 0 < v <= 1,
              'in (0, 1]: the rate is multiplied by it at each step'),
             ('--momentum', args.momentum, lambda v: 0 <= v < 1, 'in [0, 1)'),
-            ('--wd', args.wd, lambda v: v >= 0, 'at least 0')):
+            ('--wd', args.wd, lambda v: v >= 0, 'at least 0'),
+            ('--bn-momentum', args.bn_momentum, lambda v: 0 <= v < 1,
+             'in [0, 1): the weight of the old running statistics at each batch')):
+        if value is None:   # --bn-momentum left out: the network's own
+            continue
         if not math.isfinite(value):
             raise UserError('%s must be a finite number (got %s)' % (flag, value))
         if not allowed(value):

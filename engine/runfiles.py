@@ -23,6 +23,11 @@ MAY_CHANGE = {'log_dir', 'exp_name', 'model_prefix', 'load_epoch', 'resume', 'lo
               'gpus', 'cpu', 'lr_steps', 'network', 'rand_seed',
               'save_best', 'tensorboard'}   # they change no weight
 FLAG_NAMES = {'lr_step_epochs': 'lr-steps'}
+# Training flags added after checkpoints were written, and the value a checkpoint without
+# them trained with (from its run settings): before --bn-momentum, every network but the
+# ImageNet ones kept its BatchNorm statistics with momentum 0.99.
+ABSENT_MEANT = {'bn_momentum': lambda run: 0.9 if run['network'].startswith('symbol_')
+                else 0.99}
 
 
 def config_dir(log_dir, dataset, aug_type, network):
@@ -227,7 +232,9 @@ class RunFiles:
 
 def changed_flags(state, given):
     """`--flag old -> new` for every flag of the checkpoint's run that `given` changes."""
-    saved = state['args']
+    saved = dict(state['args'])
+    for name, value_of in ABSENT_MEANT.items():
+        saved.setdefault(name, value_of(state['run']))
     changes = []
     for name in sorted(saved):
         if name in MAY_CHANGE or name not in given:   # a flag newer than the checkpoint

@@ -21,13 +21,16 @@ from typing import Optional, Tuple
 
 import mxnet as mx
 
+from mxnet.gluon import nn
+
 from . import (cross, ensemble, fuse3, fuse6, half, plain, resnet, side, symbol_cross,
                symbol_resnet)
-from .blocks import blocks_per_group
+from .blocks import BN_MOMENTUM, IMAGENET_BN_MOMENTUM, blocks_per_group, walk
 
 __all__ = ['get_net', 'list_nets', 'IMAGENET_NETS', 'ALIASES', 'original_initializer',
            'OriginalInit', 'initialize', 'count_params', 'blocks_per_group', 'resolve_name',
-           'SPECS', 'NetSpec', 'spec_of', 'to_symbol', 'outputs_of', 'mean_prediction']
+           'SPECS', 'NetSpec', 'spec_of', 'to_symbol', 'outputs_of', 'mean_prediction',
+           'set_bn_momentum', 'check_bn_momentum']
 
 # canonical name -> factory (the network modules keep their own names: network.cross, ...)
 _CIFAR_NETS = {
@@ -44,14 +47,18 @@ IMAGENET_NETS = tuple(sorted(_IMAGENET_FACTORIES))
 class NetSpec:
     """What a network needs and what it is called in the paper (like timm's default_cfgs)."""
     num_classes: int                                 # default class count
+    bn_momentum: float                               # BatchNorm running-statistics momentum
     input_shape: Optional[Tuple[int, int, int]] = None   # (C, H, W) it needs; None: any
     paper_depth: Optional[int] = None                # fixed depth of the paper's name
 
 
 SPECS = dict(
-    {name: NetSpec(num_classes=10) for name in _CIFAR_NETS},
-    symbol_cross=NetSpec(num_classes=1000, input_shape=(3, 224, 224), paper_depth=50),
-    symbol_resnet=NetSpec(num_classes=1000, input_shape=(3, 224, 224), paper_depth=98),
+    {name: NetSpec(num_classes=10, bn_momentum=BN_MOMENTUM) for name in _CIFAR_NETS},
+    ensemble=NetSpec(num_classes=10, bn_momentum=ensemble.ENSEMBLE_BN_MOMENTUM),
+    symbol_cross=NetSpec(num_classes=1000, bn_momentum=IMAGENET_BN_MOMENTUM,
+                         input_shape=(3, 224, 224), paper_depth=50),
+    symbol_resnet=NetSpec(num_classes=1000, bn_momentum=IMAGENET_BN_MOMENTUM,
+                          input_shape=(3, 224, 224), paper_depth=98),
 )
 
 # alias -> canonical name (paper names)
@@ -91,24 +98,56 @@ def _positive_int(what, value):
         raise ValueError('%s must be a positive integer, got %r' % (what, value))
 
 
-def get_net(name, num_classes=None, depth=None, widen_factor=1, **kwargs):
+def get_net(name, num_classes=None, depth=None, widen_factor=1, bn_momentum=None, **kwargs):
     """An uninitialised network.
 
     CIFAR-style nets: `num_classes` defaults to 10, `depth` to 62. ImageNet nets
     (IMAGENET_NETS) default to 1000 classes and ignore `depth` and `widen_factor`.
-    Extra keyword arguments go to the network's factory (e.g. `prefix`, or
-    `wide_stem=True` for ensemble). Raises ValueError for an unknown name or a bad depth.
+    `bn_momentum`: the momentum of every BatchNorm's running statistics; default the
+    original's for that network (SPECS[name].bn_momentum). Extra keyword arguments go to
+    the network's factory (e.g. `prefix`, or `wide_stem=True` for ensemble). Raises
+    ValueError for an unknown name, a bad depth or a momentum outside [0, 1).
     """
     name = resolve_name(name)
     num_classes = SPECS[name].num_classes if num_classes is None else num_classes
-    if name in _IMAGENET_FACTORIES:
-        _positive_int('num_classes', num_classes)
-        return _IMAGENET_FACTORIES[name](num_classes=num_classes, **kwargs)
-    depth = 62 if depth is None else depth
     _positive_int('num_classes', num_classes)
-    _positive_int('widen_factor', widen_factor)
-    return _CIFAR_NETS[name](depth=depth, widen_factor=widen_factor,
-                             num_classes=num_classes, **kwargs)
+    if name in _IMAGENET_FACTORIES:
+        net = _IMAGENET_FACTORIES[name](num_classes=num_classes, **kwargs)
+    else:
+        depth = 62 if depth is None else depth
+        _positive_int('widen_factor', widen_factor)
+        net = _CIFAR_NETS[name](depth=depth, widen_factor=widen_factor,
+                                num_classes=num_classes, **kwargs)
+    if bn_momentum is not None:
+        set_bn_momentum(net, bn_momentum)
+    return net
+
+
+def check_bn_momentum(value):
+    """`value` if it is a BatchNorm momentum MXNet can use (a number in [0, 1)), else a
+    one-line ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value < 1:
+        raise ValueError('BatchNorm momentum must be a number in [0, 1) (the weight of the '
+                         'old running statistics at each batch), got %r' % (value,))
+    return float(value)
+
+
+def set_bn_momentum(net, momentum):
+    """Give every BatchNorm of `net` (the ensemble's per-path ones too) the running-
+    statistics `momentum`; returns how many it set. Call before the first forward pass: a
+    hybridized graph keeps the momentum it was built with."""
+    momentum = check_bn_momentum(momentum)
+    count = 0
+    for block in walk(net):
+        if isinstance(block, (nn.BatchNorm, nn.BatchNormReLU)):
+            block._kwargs['momentum'] = momentum
+        elif isinstance(block, ensemble.PathBatchNorm):
+            block.momentum = momentum
+        else:
+            continue
+        count += 1
+    return count
 
 
 @mx.init.register

@@ -6,11 +6,12 @@ op and parameter names tell the role of each layer (see `network/__init__.py`).
 from mxnet.gluon import HybridBlock, nn
 from mxnet.gluon.contrib.nn import Identity
 
-# BatchNorm momentum of the running statistics, as the original set it: 0.99 in the CIFAR
-# networks' conv units (its network/base.py; the ensemble too), 0.9 in the ImageNet
-# bottlenecks (its symbol_cross.py / symbol_resnet.py). Training-mode outputs do not depend
-# on it; the statistics the test pass uses do.
-BN_MOMENTUM = 0.99
+# BatchNorm momentum of the running statistics, as the original's final code sets it: 0.9 in
+# the CIFAR networks' conv units (its network/base.py since 2016-11-28; its first two commits
+# had 0.99) and in the ImageNet bottlenecks (its symbol_cross.py / symbol_resnet.py); the
+# ensemble keeps 0.99 (network/ensemble.py). Training-mode outputs do not depend on it; the
+# statistics the test pass uses do. `--bn-momentum` overrides it (set_bn_momentum).
+BN_MOMENTUM = 0.9
 IMAGENET_BN_MOMENTUM = 0.9
 BN_EPSILON = 2e-5
 
@@ -98,6 +99,13 @@ def bottleneck(kout, stride=1, prefix=None):
                  C(kout // 4, 3, stride, 1, True, prefix='c2_', momentum=IMAGENET_BN_MOMENTUM),
                  C(kout, 1, 1, 0, False, prefix='c3_', momentum=IMAGENET_BN_MOMENTUM))
     return body
+
+
+def walk(block):
+    """`block` and every block inside it, depth first."""
+    yield block
+    for child in block._children.values():
+        yield from walk(child)
 
 
 class Streams(nn.HybridSequential):

@@ -17,7 +17,7 @@ import mxnet as mx
 from mxnet import autograd
 from mxnet.gluon import HybridBlock, nn
 
-from .blocks import ConvUnit, head, relu
+from .blocks import ConvUnit, head, relu, walk
 from .ensemble import EnsembleNet, PathBatchNorm, PathConvUnit, path_chain, stats_index
 from .skip import SkipNet
 
@@ -60,6 +60,7 @@ def _unit_arrays(unit, copy):
 def _channels(unit):
     """Output channels of a conv unit."""
     return _unit_arrays(unit, 0)[0].shape[0]
+
 
 
 def _source_paths(net, choices):
@@ -139,7 +140,7 @@ def reestimate_statistics(component, batches):
     The component must not be hybridized: the momentum of each step, (t - 1) / t, turns
     the operator's moving average into the running mean of the t batches seen so far.
     The gradients of the component's parameters are overwritten; its weights are not."""
-    norms = [block for block in _all_blocks(component) if isinstance(block, PathBatchNorm)]
+    norms = [block for block in walk(component) if isinstance(block, PathBatchNorm)]
     saved = [bn.momentum for bn in norms]
     count = 0
     try:
@@ -154,9 +155,3 @@ def reestimate_statistics(component, batches):
         for bn, momentum in zip(norms, saved):
             bn.momentum = momentum
     return count
-
-
-def _all_blocks(block):
-    yield block
-    for child in block._children.values():
-        yield from _all_blocks(child)

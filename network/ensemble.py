@@ -9,7 +9,8 @@ the classifier; each has its own output.
 
 BatchNorm as in the original, where every component builds its own BatchNorm operators on
 the shared gamma and beta: each component keeps its own running mean and variance, with
-momentum 0.99 (ENSEMBLE_BN_MOMENTUM, as every CIFAR network of the original). Components
+momentum 0.99 (ENSEMBLE_BN_MOMENTUM: the original's ensemble code kept 0.99 where its other
+CIFAR networks moved to 0.9). Components
 that agree on the groups before a layer feed it the same input, so their statistics for it
 stay equal: a layer of group g keeps one set per path into it, 2^(g-1) (stem and g1 one, g2
 two, g3 four); set `k` of a layer in group g belongs to the components whose first g-1 bits

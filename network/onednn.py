@@ -17,7 +17,7 @@ import os
 import mxnet as mx
 from mxnet.gluon import nn
 
-from .blocks import ConvUnit
+from .blocks import ConvUnit, walk
 
 
 def available(contexts):
@@ -49,7 +49,7 @@ def _bn_flags(bn):
 def fuse_bn_relu(net):
     """Fuse BatchNorm and ReLU in every conv unit of `net` that ends with a ReLU, except
     the network's last conv unit; returns how many were fused. Call before hybridizing."""
-    units = [block for block in _walk(net) if isinstance(block, ConvUnit)]
+    units = [block for block in walk(net) if isinstance(block, ConvUnit)]
     # The last unit of `plain` feeds the head, whose `x * 1` hands back a plain-layout
     # gradient; oneDNN then finds no fused backward kernel ("could not create a primitive
     # descriptor iterator" at 28x28 and 32x32). That unit stays unfused.
@@ -63,9 +63,3 @@ def fuse_where_available(net, contexts):
     """`fuse_bn_relu(net)` when `contexts` allow it (available()), else leave `net` as it is;
     returns how many units were fused. What training, inference and the benchmark call."""
     return fuse_bn_relu(net) if available(contexts) else 0
-
-
-def _walk(block):
-    yield block
-    for child in block._children.values():
-        yield from _walk(child)

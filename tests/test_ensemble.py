@@ -1,5 +1,6 @@
 """The ensemble's BatchNorm as in the original: shared gamma/beta/weights, running statistics
-per component (one set per path into a layer), momentum 0.99; and its component networks."""
+per component (one set per path into a layer); and its component networks. (Its momentum,
+0.99: tests/test_bn_momentum.py.)"""
 import functools
 import os
 
@@ -11,7 +12,6 @@ from mxnet import autograd, gluon
 import network
 from data.fashion_mnist import read_idx
 from network import components
-from network.ensemble import ENSEMBLE_BN_MOMENTUM
 
 FASHION = '/usr/share/datasets/fashion-mnist'
 DEPTH = 8          # right paths of 2 units per group: components of 4 to 7 convs
@@ -123,32 +123,6 @@ def test_each_output_is_its_component_built_alone(trained):
     assert not np.allclose(outputs[0], outputs[7])
 
 
-@pytest.mark.parametrize('name, momentum', [('ensemble', ENSEMBLE_BN_MOMENTUM),
-                                            ('resnet', 0.99), ('fuse3', 0.99),
-                                            ('cross', 0.99)])
-def test_batchnorm_momentum(name, momentum):
-    """One training step from running mean 0: the stem's running mean becomes
-    (1 - momentum) * the batch mean of the stem convolution's output."""
-    assert ENSEMBLE_BN_MOMENTUM == 0.99
-    mx.random.seed(0)
-    net = network.get_net(name, depth=14 if name == 'cross' else 8, num_classes=CLASSES)
-    net.initialize(network.original_initializer())
-    x, _ = fashion_batches(1)[0]
-    with autograd.record():
-        out = net(x)
-        loss = sum(y.sum() for y in out) if isinstance(out, tuple) else out.sum()
-    loss.backward()
-    if name == 'ensemble':
-        conv, mean = net.stem.conv, net.stem.bn.stats(0)[0]
-    elif name == 'cross':
-        conv, mean = net.stem[0], net.stem[1].running_mean
-    else:
-        conv, mean = net.stem[0], net.stem[1].running_mean
-    batch_mean = conv(x).asnumpy().mean(axis=(0, 2, 3))
-    np.testing.assert_allclose(mean.data().asnumpy(), (1 - momentum) * batch_mean,
-                               rtol=1e-4, atol=1e-7)
-
-
 @pytest.mark.filterwarnings('ignore::UserWarning')
 def test_checkpoint_and_export_keep_every_components_statistics(trained, tmp_path):
     net, x = trained
@@ -173,17 +147,3 @@ def test_checkpoint_and_export_keep_every_components_statistics(trained, tmp_pat
     assert len(got) == 8
     for a, b in zip(expected, got):
         np.testing.assert_allclose(b.asnumpy(), a, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize('name', ['symbol_resnet', 'symbol_cross'])
-def test_imagenet_batchnorm_momentum_is_the_originals(name):
-    """The original's ImageNet symbols use momentum 0.9 (its CIFAR networks 0.99)."""
-    net = network.get_net(name)
-    norms = [block for block in _walk(net) if isinstance(block, mx.gluon.nn.BatchNorm)]
-    assert norms and {bn._kwargs['momentum'] for bn in norms} == {0.9}
-
-
-def _walk(block):
-    yield block
-    for child in block._children.values():
-        yield from _walk(child)

@@ -188,6 +188,7 @@ def test_a_resume_under_another_thread_count_says_so_in_the_log(resumed):
     (('--lr', '0.5', '--momentum', '0.8'), ['--lr 0.1 -> 0.5', '--momentum 0.9 -> 0.8']),
     (('--lr-steps', '2'), ['--lr-steps 1 -> 2']),
     (('--wd', '0.001', '--rand-seed', '8'), ['--wd 0.0001 -> 0.001', '--rand-seed 7 -> 8']),
+    (('--bn-momentum', '0.99'), ['--bn-momentum 0.9 -> 0.99']),
     (('--data-shape', '32', '--test-batch-size', '20'),
      ['--data-shape 28 -> 32', '--test-batch-size 50 -> 20']),
 ])

@@ -35,6 +35,8 @@ EXP_NAME = 'no path separators'
     (['--momentum', '1'], ['--momentum must be in [0, 1) (got 1)']),
     (['--momentum', '-0.1'], ['--momentum must be in [0, 1)']),
     (['--wd', '-0.0001'], ['--wd must be at least 0']),
+    (['--bn-momentum', '1'], ['--bn-momentum must be in [0, 1)', '(got 1)']),
+    (['--bn-momentum', '-0.5'], ['--bn-momentum must be in [0, 1)']),
     (['--lr', '0'], ['--lr must be positive']),
     # NaN and infinity
     (['--lr', 'nan'], ['--lr must be positive (got nan)']),
@@ -42,6 +44,7 @@ EXP_NAME = 'no path separators'
     (['--lr-factor', 'nan'], ['--lr-factor must be a finite number']),
     (['--momentum=-inf'], ['--momentum must be a finite number']),
     (['--wd', 'nan'], ['--wd must be a finite number']),
+    (['--bn-momentum', 'nan'], ['--bn-momentum must be a finite number']),
     # networks too big to train: the estimate, the limit and what to lower
     (['--depth', '10000'], ['--depth 10000', LIMIT, 'lower --depth']),
     (['--widen-factor', '1000'], ['--widen-factor 1000', LIMIT]),

@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 BN_EPSILON = 2e-5
-BN_MOMENTUM = 0.01   # PyTorch's momentum is 1 - MXNet's 0.99
+BN_MOMENTUM = 0.1    # PyTorch's momentum is 1 - MXNet's 0.9
 
 
 def conv_unit(kin, kout, kernel, stride, relu):
