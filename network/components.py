@@ -62,6 +62,11 @@ def _channels(unit):
     return _unit_arrays(unit, 0)[0].shape[0]
 
 
+def _strided(unit):
+    """Whether a conv unit's convolution has a stride above 1."""
+    conv = unit.conv if isinstance(unit, PathConvUnit) else unit[0]
+    return max(conv._kwargs['stride']) > 1
+
 
 def _source_paths(net, choices):
     """[(units on the chosen path of each block, statistics set)] for `choices`."""
@@ -115,7 +120,9 @@ def build_component(net, choices, ctx=None):
     plan, kin = [], _channels(net.stem)
     for units, _ in paths:
         kout = _channels(units[0]) if units else kin
-        plan.append((kin, kout, len(units)))
+        # path_chain strides where the channels change; the ensemble's g1 widens the stem
+        # with stride 1 (w > 1), so a first unit of stride 1 is planned from kout
+        plan.append((kin if units and _strided(units[0]) else kout, kout, len(units)))
         kin = kout
     component = ComponentNet(_channels(net.stem), plan, net.output[-1].weight.shape[0])
     pairs = [(component.stem, net.stem, 0)]

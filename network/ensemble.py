@@ -18,8 +18,10 @@ are k.
 
 The network computes the components as a tree (stem once, 2 paths after g1, 4 after g2,
 8 after g3), which gives the same outputs as 8 separate passes. As in the original the stem
-has 16 channels whatever the widen factor (so for w > 1 the first units of g1 change the
-channel count and use stride 2); `wide_stem=True` gives it 16w channels instead.
+has 16 channels whatever the widen factor; `wide_stem=True` gives it 16w channels instead.
+Either way the groups take their strides from the nominal channels (16w, 16w), (16w, 32w),
+(32w, 64w), as the original's did: g1 keeps stride 1 also where, for w > 1, its first units
+widen the 16-channel stem to 16w.
 """
 from mxnet.gluon import HybridBlock, nn
 
@@ -147,11 +149,10 @@ class EnsembleNet(HybridBlock):
     def __init__(self, blocks, widen_factor=1, num_classes=10, wide_stem=False, **kwargs):
         super().__init__(**kwargs)
         self.blocks = list(blocks)
-        channels = cifar_channels(widen_factor)
-        if not wide_stem:
-            channels[0] = (16, channels[0][1])
+        channels = cifar_channels(widen_factor)   # nominal: they set the strides
         with self.name_scope():
-            self.stem = PathConvUnit(channels[0][0], 3, 1, 1, True, prefix='stem_')
+            self.stem = PathConvUnit(channels[0][0] if wide_stem else 16, 3, 1, 1, True,
+                                     prefix='stem_')
             self.groups = nn.HybridSequential(prefix='')
             with self.groups.name_scope():
                 for g, (n, (kin, kout)) in enumerate(zip(blocks, channels)):

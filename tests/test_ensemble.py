@@ -123,6 +123,20 @@ def test_each_output_is_its_component_built_alone(trained):
     assert not np.allclose(outputs[0], outputs[7])
 
 
+@pytest.mark.parametrize('wide_stem', [False, True])
+def test_each_component_built_alone_at_widen_2(wide_stem):
+    """At w = 2 the 16-channel stem is widened in g1 with stride 1: the components follow."""
+    mx.random.seed(3)
+    net = network.get_net('ensemble', depth=5, widen_factor=2, num_classes=CLASSES,
+                          wide_stem=wide_stem)
+    net.initialize(network.original_initializer())
+    x = mx.nd.random.uniform(shape=(2, 1, 28, 28))
+    outputs = [y.asnumpy() for y in net(x)]
+    for i, choices in enumerate(components.all_choices(net)):
+        alone = components.build_component(net, choices)
+        np.testing.assert_allclose(alone(x).asnumpy(), outputs[i], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.filterwarnings('ignore::UserWarning')
 def test_checkpoint_and_export_keep_every_components_statistics(trained, tmp_path):
     net, x = trained

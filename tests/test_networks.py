@@ -258,13 +258,17 @@ def test_ensemble_tree_equals_separate_passes(train):
 def test_ensemble_structure_and_sharing():
     net = get_net('ensemble', depth=26)
     assert net.blocks == [8, 8, 8]
-    # the stem has 16 channels whatever w is (quirk); wide_stem=True corrects it
+    # the stem has 16 channels whatever w is (quirk); wide_stem=True corrects it. Either
+    # way g1 keeps the input's size, as in the original (its strides follow 16w -> 16w)
     for wide, stem_channels in ((False, 16), (True, 32)):
         net = build('ensemble', 8, 2, wide_stem=wide)
-        net(mx.nd.zeros((1, 3, 32, 32)))
+        x = mx.nd.zeros((1, 3, 32, 32))
+        net(x)
         stem = [p for n, p in net.collect_params().items() if 'stem_' in n and
                 n.endswith('weight')][0]
         assert stem.shape[0] == stem_channels
+        g1 = net.groups[0](net.stem(x))
+        assert [y.shape for y in g1] == [(1, 32, 32, 32)] * 2
     # all weights shared: the 8 components together have the parameters of the one
     # three-block skip network they come from (fuse3 with one block per group)
     for depth in (20, 26):
