@@ -1,7 +1,8 @@
-"""Checkpoints: the weights as the original wrote them, and the state to continue a run.
+"""Checkpoints: the weights under the original's file names, and the state to continue a run.
 
 A checkpoint is three files, none of which can run code when read:
-  <prefix>-<epoch>.params      the weights (MXNet's NDArray file, as save_parameters writes)
+  <prefix>-<epoch>.params      the weights (MXNet's NDArray file, as save_parameters writes;
+                               Gluon parameter names, not the original's arg:/aux: names)
   <prefix>-<epoch>.optimizer   the optimizer's momentum per parameter (NDArray file)
   <prefix>-<epoch>.state       JSON: epoch, batch count, seed, thread count, the run's flags
 The state file is written last, so a checkpoint counts only when it and the weights are

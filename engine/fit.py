@@ -189,7 +189,9 @@ def setup(args, net, data_loader, input_shape, top5):
 
 def schedule_of(args, num_workers):
     """The learning rate of every batch: steps after floor(N / (B * workers)) batches per
-    epoch (N = --num-examples), as the original and MXNet's examples count them."""
+    epoch (N = --num-examples): on one machine as the original counted them; with several
+    workers as MXNet's examples and the original's train_imagenet.py did (its CIFAR script
+    did not divide by the workers)."""
     if args.num_examples is None:
         raise UserError('--num-examples is unknown: pass the number of training images')
     return make_schedule(args, epoch_size(args.num_examples, args.batch_size, num_workers))
@@ -321,7 +323,7 @@ def train_one_epoch(session, epoch):
 
 
 def _log_rate(session, epoch, lr, batch):
-    if isinstance(session.schedule, StepSchedule):  # the original recipe's line
+    if isinstance(session.schedule, StepSchedule):  # the step schedule's line (the port's own)
         session.logger.info('Epoch[%d] learning rate %g from batch %d (batch %d of the epoch)',
                             epoch, lr, session.num_update, batch)
         return

@@ -39,12 +39,13 @@ def add_data_args(parser):
     group.add_argument('--train-dataset', default='train.rec', help='training records')
     group.add_argument('--val-dataset', default='test.rec', help='test records')
     group.add_argument('--num-examples', type=int, default=None,
-                       help='training images N; sets where the learning rate steps, as the '
-                            'original: an epoch of the schedule is floor(N / (batch-size x '
-                            'workers)) batches, so a step "at epoch E" falls at batch '
-                            'E*floor(...) of the run, a few batches before the iterator\'s '
-                            'epoch ends. Default: the original\'s presets (CIFAR 50000, SVHN '
-                            '604388, ImageNet 1281167); Fashion-MNIST: its record count')
+                       help='training images N; sets where the learning rate steps: an '
+                            'epoch of the schedule is floor(N / (batch-size x workers)) '
+                            'batches, so a step "at epoch E" falls at batch E*floor(...) of '
+                            'the run, a few batches before the iterator\'s epoch ends (on one '
+                            'machine as the original). Default: the original\'s presets '
+                            '(CIFAR 50000, SVHN 604388, ImageNet 1281167); Fashion-MNIST: '
+                            'its record count')
     group.add_argument('--data-shape', type=int, default=None,
                        help='input height and width; default: the data set\'s')
     group.add_argument('--aug-type', type=int, default=None, choices=(0, 1, 2),

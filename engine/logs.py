@@ -350,7 +350,7 @@ class _EpochAccumulator:
         metrics = self.metrics
         # The 2016 callback reset the training metric at every batch line, so its
         # Train-accuracy covers only the batches after the last line; the original
-        # get_results read the running mean of the last batch line instead. This port
+        # get_results read the running mean of the `Batch [750]` line instead. This port
         # writes Train-cross-entropy and a whole-epoch Train-accuracy: trust those.
         if 'train_loss' in metrics or 'top1' not in self.last_batch:
             train_acc = metrics.get('train_acc')

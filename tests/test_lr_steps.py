@@ -1,5 +1,6 @@
 """Where the learning rate steps in real runs: at batch E * floor(N / B) of the run, as the
-original's scheduler put it, for fresh, resumed and --load-epoch runs (issue 14).
+original's scheduler put it in an uninterrupted run; resumed and --load-epoch runs step on
+the same batches (issue 14).
 
 100 training images at batch 32: the iterator gives ceil = 4 batches per epoch, the schedule
 counts floor = 3, so a step "at epoch E" falls at batch 3E (counted from 0), inside epoch
