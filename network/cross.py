@@ -19,11 +19,15 @@ class CrossBlock(HybridBlock):
 
     With `last=True` (last block of the network) it returns
     `relu(m + two_1(x1) + two_2(x2))` alone.
+
+    `deleted` (set only by network/lesion.py, for a lesion study at test time) drops both
+    residual branches and keeps the merge: `relu(m)` for each stream (the last block: once).
     """
 
     def __init__(self, kin, kout, last=False, **kwargs):
         super().__init__(**kwargs)
         self.last = last
+        self.deleted = False
         with self.name_scope():
             self.short1 = zero(kin, kout, prefix='short1_')
             self.short2 = zero(kin, kout, prefix='short2_')
@@ -32,6 +36,9 @@ class CrossBlock(HybridBlock):
 
     def hybrid_forward(self, F, x1, x2):
         m = 0.5 * add(F, self.short1(x1), self.short2(x2))
+        if self.deleted:
+            merged = relu(F, m)
+            return merged if self.last else (merged, merged)
         if self.last:
             return relu(F, add(F, m, self.body1(x1), self.body2(x2)))
         return relu(F, add(F, m, self.body1(x1))), relu(F, add(F, m, self.body2(x2)))

@@ -12,15 +12,22 @@ def layout(depth):
 
 
 class ResBlock(HybridBlock):
-    """`relu(zero(x) + two(x))`."""
+    """`relu(zero(x) + two(x))`.
+
+    `deleted` (set only by network/lesion.py, for a lesion study at test time) drops the
+    residual branch: `relu(zero(x))`, which is `x` where the shortcut is the identity (x is
+    a ReLU's output)."""
 
     def __init__(self, kin, kout, **kwargs):
         super().__init__(**kwargs)
+        self.deleted = False
         with self.name_scope():
             self.short = zero(kin, kout, prefix='short_')
             self.body = two(kin, kout, prefix='res_')
 
     def hybrid_forward(self, F, x):
+        if self.deleted:
+            return relu(F, self.short(x))
         return relu(F, add(F, self.short(x), self.body(x)))
 
 

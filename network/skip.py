@@ -26,16 +26,24 @@ def skip_layout(depth, skip, name=None):
 
 
 class SkipBlock(HybridBlock):
-    """`relu(line(x) + chain(x))`, `line` a 3x3 conv + BN (`line=True`) or identity."""
+    """`relu(line(x) + chain(x))`, `line` a 3x3 conv + BN (`line=True`) or identity.
+
+    `removed` (set only by network/lesion.py, at test time) drops one path: 'left' (the
+    line) leaves `relu(chain(x))`, 'right' (the chain) leaves `relu(line(x))`."""
 
     def __init__(self, kin, kout, length, line, **kwargs):
         super().__init__(**kwargs)
+        self.removed = None
         with self.name_scope():
             self.line = (one(kin, kout, relu=False, prefix='line_') if line
                          else Identity(prefix='line_'))
             self.body = chain(kin, kout, length, prefix='chain_')
 
     def hybrid_forward(self, F, x):
+        if self.removed == 'left':
+            return relu(F, self.body(x))
+        if self.removed == 'right':
+            return relu(F, self.line(x))
         return relu(F, add(F, self.line(x), self.body(x)))
 
 
