@@ -1,5 +1,6 @@
 """Writing files so that no reader ever sees one half-written (shared by the scripts)."""
 import contextlib
+import csv
 import os
 
 from common.errors import UserError
@@ -41,4 +42,14 @@ def write_whole_text(path, text):
     def write(temp):
         with open(temp, 'w') as handle:
             handle.write(text)
+    write_whole(path, write)
+
+
+def write_whole_csv(path, header, rows):
+    """A CSV file (Python's default dialect) of `header` and `rows`, all or nothing."""
+    def write(temp):
+        with open(temp, 'w', newline='') as stream:
+            writer = csv.writer(stream)
+            writer.writerow(header)
+            writer.writerows(rows)
     write_whole(path, write)

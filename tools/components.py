@@ -25,7 +25,6 @@ output of each depth (convolutions on the path), exact integers, with mean and m
 Writes to --out: paths.csv and paths.png (histograms side by side) always; with
 --params components.csv and components.png (accuracy against depth).
 """
-import csv
 import os
 import sys
 
@@ -33,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from common.atomic import write_whole  # noqa: E402
+from common.atomic import write_whole, write_whole_csv  # noqa: E402
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
 from engine.flags import check_network_size  # noqa: E402
 from engine.logs import parse_namespace  # noqa: E402
@@ -290,12 +289,7 @@ def components_figure(label, results, n_e, n_f):
 # ---------------------------------------------------------------- files
 
 def write_csv(path, header, rows):
-    def write(temp):
-        with open(temp, 'w', newline='') as stream:
-            writer = csv.writer(stream)
-            writer.writerow(header)
-            writer.writerows(rows)
-    write_whole(path, write)
+    write_whole_csv(path, header, rows)
     print('wrote %s' % path, file=sys.stderr)
 
 
