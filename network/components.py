@@ -147,17 +147,25 @@ def reestimate_statistics(component, batches):
     The component must not be hybridized: the momentum of each step, (t - 1) / t, turns
     the operator's moving average into the running mean of the t batches seen so far.
     The gradients of the component's parameters are overwritten; its weights are not."""
-    norms = [block for block in walk(component) if isinstance(block, PathBatchNorm)]
+    return reestimate_together([component], batches)
+
+
+def reestimate_together(components, batches):
+    """reestimate_statistics for several components in one pass over `batches` (each
+    component sees every batch, in order: the same statistics as one by one)."""
+    norms = [block for component in components for block in walk(component)
+             if isinstance(block, PathBatchNorm)]
     saved = [bn.momentum for bn in norms]
     count = 0
     try:
         for count, x in enumerate(batches, 1):
             for bn in norms:
                 bn.momentum = (count - 1) / count
-            # MXNet's BatchNorm updates its running statistics in the backward pass
-            with autograd.record():
-                out = component(x)
-            out.backward()
+            for component in components:
+                # MXNet's BatchNorm updates its running statistics in the backward pass
+                with autograd.record():
+                    out = component(x)
+                out.backward()
     finally:
         for bn, momentum in zip(norms, saved):
             bn.momentum = momentum
