@@ -131,6 +131,24 @@ def test_reestimation_averages_the_batches():
     assert member.stem.bn.momentum == network.ensemble.ENSEMBLE_BN_MOMENTUM   # restored
 
 
+def test_reestimating_together_is_reestimating_one_by_one():
+    mx.random.seed(5)
+    net = network.get_net('fuse3', depth=8)
+    net.initialize(network.original_initializer())
+    rng = np.random.RandomState(2)
+    batches = [mx.nd.array(rng.rand(6, 1, 8, 8).astype('float32')) for _ in range(3)]
+    net(batches[0])
+    picks = [components.all_choices(net)[i] for i in (1, 6)]
+    alone = [components.build_component(net, c) for c in picks]
+    together = [components.build_component(net, c) for c in picks]
+    for member in alone:
+        components.reestimate_statistics(member, batches)
+    assert components.reestimate_together(together, iter(batches)) == 3
+    for a, b in zip(alone, together):
+        for pa, pb in zip(a.collect_params().values(), b.collect_params().values()):
+            assert np.array_equal(pa.data().asnumpy(), pb.data().asnumpy()), pa.name
+
+
 # ---- the evaluator on records ----------------------------------------------------------------
 
 @pytest.fixture(scope='module')
@@ -164,7 +182,7 @@ def test_evaluator_matches_components_run_one_by_one(records, name):
     net.initialize(network.original_initializer())
     net(mx.nd.zeros((1, 1, 28, 28)))
     args = tool_args(records)
-    results, n_e, n_f, note = tool.evaluate(net, name, data_of(records), args)
+    results, n_e, n_f, note, leave_one_out = tool.evaluate(net, name, data_of(records), args)
     # the reference: each component built alone, statistics re-estimated (skip network)
     # on the same first two training batches, run over the test records
     train_it, val_it = get_iterators('fashion-mnist', records, 32, 32)
@@ -184,6 +202,9 @@ def test_evaluator_matches_components_run_one_by_one(records, name):
     softmax = [np.exp(o - o.max(axis=1, keepdims=True)) for o in outputs]
     averaged = sum(s / s.sum(axis=1, keepdims=True) for s in softmax) / 8
     assert n_e == pytest.approx(float((averaged.argmax(axis=1) == labels).mean()))
+    without = [(sum(softmax[j] / softmax[j].sum(axis=1, keepdims=True)
+                    for j in range(8) if j != k) / 7).argmax(axis=1) for k in range(8)]
+    assert leave_one_out == pytest.approx([float((w == labels).mean()) for w in without])
     whole = (sum(outputs) / 8 if name == 'ensemble' else
              mx.nd.concat(*[net(x) for x, _ in test], dim=0).asnumpy())
     assert n_f == pytest.approx(float((whole.argmax(axis=1) == labels).mean()))
@@ -276,3 +297,104 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(small_disk):
                                             % (small_disk / 'paths.png'))
     assert sorted(os.listdir(small_disk)) == ['filler', 'paths.csv', 'paths_summary.csv']
     assert read_csv(small_disk / 'paths.csv')   # whole files, not cut ones
+
+
+# ---- contributions: leave-one-out, path removal, BatchNorm noise -----------------------------
+
+def test_the_component_plot_names_its_points():
+    results = [('LL', 3, 0.5), ('RL', 4, 0.6), ('LR', 4, 0.7), ('RR', 5, 0.8)]
+    axes = tool.components_figure('fuse3_d8w1', results, 0.75, 0.8).axes[0]
+    assert [(t.get_text(), t.xy) for t in axes.texts] == \
+        [(name, (depth, 100 * acc)) for name, depth, acc in results]
+
+
+def fuse3_checkpoint(path, seed=6):
+    """A fuse3 d8 with random BatchNorm shifts and statistics (so removing a path tells)."""
+    mx.random.seed(seed)
+    net = network.get_net('fuse3', depth=8, num_classes=10)
+    net.initialize(network.original_initializer())
+    net(mx.nd.zeros((1, 1, 28, 28)))
+    rng = np.random.RandomState(seed)
+    for param in net.collect_params().values():
+        if param.name.endswith(('_beta', '_running_mean')):
+            param.set_data(mx.nd.array(rng.randn(*param.shape).astype('float32') * 0.3))
+    net.save_parameters(str(path))
+    return net
+
+
+def test_cli_contributions_of_a_fuse3_checkpoint(records, tmp_path):
+    from network import lesion
+    params = tmp_path / 'fuse3_d8w1_exp1-0001.params'
+    net = fuse3_checkpoint(params)
+    out = tmp_path / 'view'
+    proc = run('--params', params, '--network', 'fuse3', '--depth', 8, '--dataset',
+               'fashion-mnist', '--data-dir', records, '--batch-size', 32, '--bn-batches', 2,
+               '--bn-noise', '1,2,all', '--bn-draws', 2, '--out', out)
+    assert proc.returncode == 0, proc.stderr
+    table = read_csv(out / 'components.csv')
+    n_e, n_f = (float(r['test_accuracy']) for r in table[8:])
+    alone = {r['component']: float(r['test_accuracy']) for r in table[:8]}
+    # leave-one-out: one row per component, the change measured from N_e
+    loo = read_csv(out / 'leave_one_out.csv')
+    assert [r['component'] for r in loo] == list(alone)
+    assert all(float(r['test_accuracy_alone']) == alone[r['component']] for r in loo)
+    assert all(float(r['change_from_N_e']) == pytest.approx(float(r['N_e_without']) - n_e,
+                                                            abs=2e-6) for r in loo)
+    # path removal: each block's left, then right path; the accuracies of network/lesion's
+    # network on the 96 test records
+    removal = read_csv(out / 'path_removal.csv')
+    assert [(r['block'], r['removed_path'], r['kept_path']) for r in removal] == \
+        [(b, removed, kept) for b in ('g1_b1', 'g2_b1', 'g3_b1')
+         for removed, kept in (('left', 'right'), ('right', 'left'))]
+    test = list(get_iterators('fashion-mnist', records, 32, 32)[1])
+    labels = np.concatenate([y.asnumpy() for _, y in test])
+    for row in removal:
+        lesion.set_removed_paths(net, {row['block']: row['removed_path']})
+        logits = np.concatenate([net(x).asnumpy() for x, _ in test])
+        assert float(row['test_accuracy']) == pytest.approx(
+            float((logits.argmax(axis=1) == labels).mean()), abs=1e-6)
+        assert float(row['change_from_N_f']) == pytest.approx(
+            float(row['test_accuracy']) - n_f, abs=2e-6)
+    # BatchNorm noise: 3 settings x 2 draws x (8 components + N_e); 128 training images
+    # in batches of 32 make an epoch of 4 batches ('all')
+    noise = read_csv(out / 'bn_noise.csv')
+    assert len(noise) == 3 * 2 * 9
+    assert sorted({(r['setting'], r['batches'], r['draw'], r['seed']) for r in noise}) == [
+        ('1', '1', '1', '0'), ('1', '1', '2', '1'), ('2', '2', '1', '0'),
+        ('2', '2', '2', '1'), ('all', '4', '1', '0'), ('all', '4', '2', '1')]
+    # draw 1 on --bn-batches batches is the main table's re-estimation
+    first = {r['component']: float(r['test_accuracy']) for r in noise
+             if (r['setting'], r['draw']) == ('2', '1')}
+    assert first == dict(alone, N_e=n_e)
+    summary = read_csv(out / 'bn_noise_summary.csv')
+    assert len(summary) == 3 * 9 and {r['draws'] for r in summary} == {'2'}
+    for row in summary:
+        values = [float(r['test_accuracy']) for r in noise
+                  if (r['setting'], r['component']) == (row['setting'], row['component'])]
+        assert float(row['mean_accuracy']) == pytest.approx(np.mean(values), abs=1e-6)
+        assert float(row['std_accuracy']) == pytest.approx(np.std(values), abs=1e-6)
+    assert 'N_e without' in proc.stdout and 'path of a block removed' in proc.stdout
+
+
+def test_noise_draws_read_other_training_batches(records, tmp_path):
+    """Draw d re-estimates on the shuffle and augmentation of seed d - 1: other batches,
+    other statistics; the same seed, the same statistics."""
+    net = fuse3_checkpoint(tmp_path / 'fuse3.params')
+    choices = components.all_choices(net)[:1]
+    args = tool_args(records)
+
+    def statistics(seed):
+        train_it = tool.iterators(data_of(records), args, seed=seed)[0]
+        member = tool.fused_components(net, choices, train_it, 2)[0][0]
+        return member.stem.bn.stats(0)[0].data().asnumpy()
+    assert np.array_equal(statistics(0), statistics(0))
+    assert not np.allclose(statistics(0), statistics(1))
+
+
+@pytest.mark.parametrize('argv, words', [
+    (['--network', 'fuse3', '--depth', '8', '--bn-noise'], ['--bn-noise', 'fuse3 or fuse6']),
+    (['--network', 'fuse3', '--depth', '8', '--params', 'x.params', '--bn-noise', '20,x'],
+     ['20,x']),
+])
+def test_bad_noise_settings_are_one_line(tmp_path, argv, words):
+    assert_one_line_error(run(*(argv + ['--out', str(tmp_path / 'view')])), *words)

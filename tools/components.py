@@ -17,16 +17,24 @@ component's own BatchNorm statistics; a skip network's describe the fused sum, s
 component's statistics are re-estimated on --bn-batches training batches (the output says
 how many). Reported: each component's depth (convolutions on its path, stem included,
 classifier not) and test accuracy, N_e (the averaged softmax of the components) and N_f
-(the whole network; for the ensemble the average of its 8 outputs, as training scores it).
+(the whole network; for the ensemble the average of its 8 outputs, as training scores it),
+and N_e without each component (leave-one-out). For fuse3 / fuse6 also the whole network
+with one path of a block removed (inference/contribution.py defines it), and with
+--bn-noise the components re-estimated on several numbers of training batches, --bn-draws
+draws each (draw d reads the training records in the shuffle and augmentation of seed
+d - 1; draw 1 is the batches of the main table), so the re-estimation's noise is known.
 
 Path lengths are counted on the network's symbol graph: the number of paths input ->
 output of each depth (convolutions on the path), exact integers, with mean and median.
 
 Writes to --out: paths.csv and paths.png (histograms side by side) always; with
---params components.csv and components.png (accuracy against depth).
+--params components.csv, components.png (accuracy against depth, each point named by its
+path) and leave_one_out.csv; for fuse3 / fuse6 path_removal.csv; with --bn-noise
+bn_noise.csv (every draw) and bn_noise_summary.csv (mean and population std per setting).
 """
 import os
 import sys
+from itertools import islice
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -56,13 +64,19 @@ def parse(argv=None):
     parser.add_argument('--bn-batches', type=int, default=20,
                         help='training batches that re-estimate a fused component\'s '
                              'BatchNorm statistics; default %(default)s')
+    parser.add_argument('--bn-noise', nargs='?', const='20,100,all', metavar='N,N,all',
+                        help='fuse3 / fuse6: re-estimate the components on these numbers of '
+                             'training batches (all: one epoch), --bn-draws times each; '
+                             'alone: %(const)s')
+    parser.add_argument('--bn-draws', type=int, default=3,
+                        help='draws per --bn-noise setting; default %(default)s')
     parser.add_argument('--batch-size', type=int, default=128,
                         help='images per batch (test and re-estimation); default %(default)s')
     parser.add_argument('--out', default='ensemble_view',
                         help='output folder; default %(default)s')
     args = parser.parse_args(argv)
-    if args.bn_batches < 1 or args.batch_size < 1:
-        raise UserError('--bn-batches and --batch-size must be positive')
+    if args.bn_batches < 1 or args.batch_size < 1 or args.bn_draws < 1:
+        raise UserError('--bn-batches, --bn-draws and --batch-size must be positive')
     return args
 
 
@@ -187,61 +201,72 @@ def load_checkpoint(path, name, depth, widen, num_classes):
     return net
 
 
-def evaluate(net, name, data, args):
-    """[(component name, depth, accuracy)], N_e, N_f on the test records, and a note on
-    the BatchNorm statistics used."""
+def iterators(data, args, seed=0):
+    """(training, test) iterators of the run's data at --batch-size; `seed` sets the
+    training records' shuffle and augmentation."""
     from data.iterators import get_iterators
+    return get_iterators(data['dataset'], data['data_dir'], args.batch_size, args.batch_size,
+                         data['aug_type'], data['data_shape'], data['train_rec'],
+                         data['val_rec'], seed=seed, num_classes=data['num_classes'])
+
+
+def component_names(net, choices):
+    """(path names such as 'LRL', depths) of the components `choices`."""
     from network import components
-    train_it, val_it = get_iterators(data['dataset'], data['data_dir'], args.batch_size,
-                                     args.batch_size, data['aug_type'], data['data_shape'],
-                                     data['train_rec'], data['val_rec'],
-                                     num_classes=data['num_classes'])
+    return ([''.join('R' if right else 'L' for right in c) for c in choices],
+            [components.component_depth(net, c) for c in choices])
+
+
+def evaluate(net, name, data, args):
+    """[(component name, depth, accuracy)], N_e, N_f on the test records, a note on the
+    BatchNorm statistics used, and N_e without each component (leave-one-out)."""
+    from network import components
+    train_it, val_it = iterators(data, args)
     choices = components.all_choices(net)
     print('evaluating the %d components of %s' % (len(choices), name), file=sys.stderr)
     if name == 'ensemble':
         members, note = None, 'each with its own trained BatchNorm statistics'
     else:
         members, used = fused_components(net, choices, train_it, args.bn_batches)
-        note = 'BatchNorm statistics re-estimated on %d training batches of %d images' % used
-        if used[0] < args.bn_batches:
+        note = 'BatchNorm statistics re-estimated on %d training batches of %d images' \
+            % (used, args.batch_size)
+        if used < args.bn_batches:
             note += ' (all the training records give; %d asked)' % args.bn_batches
     scores = score(net, members, val_it)
-    names = [''.join('R' if right else 'L' for right in c) for c in choices]
-    depths = [components.component_depth(net, c) for c in choices]
+    names, depths = component_names(net, choices)
     return (list(zip(names, depths, scores['components'])), scores['N_e'], scores['N_f'],
-            note)
+            note, scores['leave_one_out'])
 
 
-def fused_components(net, choices, train_it, bn_batches):
-    """The components of a skip network, statistics re-estimated on `bn_batches` batches."""
+def fused_components(net, choices, train_it, limit):
+    """(the components of a skip network, their statistics re-estimated in one pass over
+    the first `limit` batches of `train_it` (None: all), how many batches that was)."""
     from network import components
-    batches = []
-    for x, _ in train_it:
-        batches.append(x)
-        if len(batches) == bn_batches:
-            break
-    members = []
-    for i, c in enumerate(choices, 1):
-        member = components.build_component(net, c)
-        components.reestimate_statistics(member, batches)
+    members = [components.build_component(net, c) for c in choices]
+    used = components.reestimate_together(members,
+                                          (x for x, _ in islice(train_it, limit)))
+    for member in members:
         member.hybridize()
-        members.append(member)
-        print('  component %d/%d: statistics re-estimated' % (i, len(choices)),
-              file=sys.stderr)
-    return members, (len(batches), batches[0].shape[0])
+    print('  statistics of the %d components re-estimated on %d training batches'
+          % (len(members), used), file=sys.stderr)
+    return members, used
 
 
 def score(net, members, val_it):
-    """Accuracy of each component, of the averaged components' softmax (N_e) and of the
-    network (N_f). `members` None: the network's own outputs are the components."""
+    """Accuracy of each component, of the averaged components' softmax (N_e), of the
+    network (N_f) and of N_e without each component. `members` None: the network's own
+    outputs are the components."""
     import mxnet as mx
+    from inference.contribution import leave_one_out_hits
     correct, seen = None, 0
     for batch, (x, y) in enumerate(val_it, 1):
         whole = net(x)
         outs = list(whole) if members is None else [m(x) for m in members]
         fused = mx.nd.add_n(*outs) / len(outs) if members is None else whole
-        averaged = mx.nd.add_n(*[mx.nd.softmax(o) for o in outs]) / len(outs)
+        probabilities = [mx.nd.softmax(o) for o in outs]
+        averaged = mx.nd.add_n(*probabilities) / len(outs)
         hits = [(o.argmax(axis=1) == y).sum().asscalar() for o in outs + [averaged, fused]]
+        hits += leave_one_out_hits(probabilities, y)
         correct = hits if correct is None else [a + b for a, b in zip(correct, hits)]
         seen += x.shape[0]
         if batch % 10 == 0 or batch == len(val_it):
@@ -249,7 +274,9 @@ def score(net, members, val_it):
     if not seen:
         raise UserError('the test records are empty')
     accuracy = [c / seen for c in correct]
-    return {'components': accuracy[:-2], 'N_e': accuracy[-2], 'N_f': accuracy[-1]}
+    n = len(outs)
+    return {'components': accuracy[:n], 'N_e': accuracy[n], 'N_f': accuracy[n + 1],
+            'leave_one_out': accuracy[n + 2:]}
 
 
 def report_components(label, results, n_e, n_f, note, out):
@@ -276,14 +303,87 @@ def components_figure(label, results, n_e, n_f):
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))   # depths are whole
     axes.scatter([d for _, d, _ in results], [100 * a for _, _, a in results],
                  label='components')
+    for name, depth, accuracy in results:   # the path, e.g. LRL, beside its point
+        axes.annotate(name, (depth, 100 * accuracy), xytext=(4, 3),
+                      textcoords='offset points', fontsize='x-small')
     axes.axhline(100 * n_e, color='tab:orange', linestyle='--', label='N_e (averaged)')
     axes.axhline(100 * n_f, color='tab:green', linestyle=':', label='N_f (whole network)')
-    axes.set(title='%s: components' % label, xlabel='component depth (convolutions)',
-             ylabel='test accuracy (%)')
+    axes.margins(x=0.1)   # room for the names of the outermost points
+    axes.set(title='%s: components (path per block: L left, R right)' % label,
+             xlabel='component depth (convolutions)', ylabel='test accuracy (%)')
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize='small')
     figure.tight_layout()
     return figure
+
+
+# ---------------------------------------------------------------- contributions
+
+def report_leave_one_out(results, n_e, leave_one_out, out):
+    print('N_e without one component (leave-one-out):')
+    print('%-12s %9s %12s %9s' % ('component', 'alone', 'N_e without', 'change'))
+    rows = []
+    for (name, depth, alone), without in zip(results, leave_one_out):
+        print('%-12s %9.4f %12.4f %+9.4f' % (name, alone, without, without - n_e))
+        rows.append((name, depth, '%.6f' % alone, '%.6f' % without,
+                     '%.6f' % (without - n_e)))
+    write_csv(os.path.join(out, 'leave_one_out.csv'),
+              ('component', 'depth', 'test_accuracy_alone', 'N_e_without',
+               'change_from_N_e'), rows)
+
+
+def report_path_removal(net, n_f, data, args):
+    """The network with one path of a block removed, on the test records."""
+    from inference.contribution import path_removal
+    test = list(iterators(data, args)[1])
+    print('one path of a block removed (weights and statistics as trained):')
+    print('%-8s %8s %8s %9s %9s' % ('block', 'removed', 'kept', 'accuracy', 'change'))
+    rows = []
+    for block, removed, kept, accuracy in path_removal(net, test):
+        print('%-8s %8s %8s %9.4f %+9.4f' % (block, removed, kept, accuracy, accuracy - n_f))
+        rows.append((block, removed, kept, '%.6f' % accuracy, '%.6f' % (accuracy - n_f)))
+    write_csv(os.path.join(args.out, 'path_removal.csv'),
+              ('block', 'removed_path', 'kept_path', 'test_accuracy', 'change_from_N_f'),
+              rows)
+
+
+def bn_noise(net, data, args):
+    """[(setting, batches, batch images, draw, seed, component, depth, accuracy)]: the
+    components (and N_e) re-estimated on each --bn-noise setting, --bn-draws times."""
+    from inference.contribution import parse_bn_settings, setting_name
+    from network import components
+    choices = components.all_choices(net)
+    names, depths = component_names(net, choices)
+    test = list(iterators(data, args)[1])
+    rows = []
+    for setting in parse_bn_settings(args.bn_noise):
+        for draw in range(1, args.bn_draws + 1):
+            print('BatchNorm noise: %s batches, draw %d/%d' % (setting_name(setting), draw,
+                                                                args.bn_draws), file=sys.stderr)
+            train_it = iterators(data, args, seed=draw - 1)[0]
+            members, used = fused_components(net, choices, train_it, setting)
+            scores = score(net, members, test)
+            rows += [(setting_name(setting), used, args.batch_size, draw, draw - 1, name,
+                      depth, accuracy)
+                     for name, depth, accuracy in zip(names + ['N_e'], depths + [''],
+                                                      scores['components'] + [scores['N_e']])]
+    return rows
+
+
+def report_bn_noise(rows, out):
+    from inference.contribution import noise_summary
+    write_csv(os.path.join(out, 'bn_noise.csv'),
+              ('setting', 'batches', 'batch_images', 'draw', 'seed', 'component', 'depth',
+               'test_accuracy'), [row[:-1] + ('%.6f' % row[-1],) for row in rows])
+    summary = noise_summary(rows)
+    print('components re-estimated on N training batches, several draws (accuracy):')
+    print('%-8s %-12s %6s %9s %9s' % ('batches', 'component', 'draws', 'mean', 'std'))
+    for setting, component, draws, mean, std, _, _ in summary:
+        print('%-8s %-12s %6d %9.4f %9.4f' % (setting, component, draws, mean, std))
+    write_csv(os.path.join(out, 'bn_noise_summary.csv'),
+              ('setting', 'component', 'draws', 'mean_accuracy', 'std_accuracy',
+               'min_accuracy', 'max_accuracy'),
+              [row[:3] + tuple('%.6f' % v for v in row[3:]) for row in summary])
 
 
 # ---------------------------------------------------------------- files
@@ -306,6 +406,13 @@ def main(argv=None):
     configs, data = configurations(args)
     for name, depth, widen in configs:
         build(name, depth, widen, data['num_classes'])   # bad names and depths fail first
+    if args.bn_noise and (not args.params or network.resolve_name(configs[0][0])
+                          not in SKIP_OR_ENSEMBLE[:2]):
+        raise UserError('--bn-noise re-estimates the components of a fuse3 or fuse6 '
+                        'checkpoint (--params); the ensemble keeps its trained statistics')
+    if args.bn_noise:
+        from inference.contribution import parse_bn_settings
+        parse_bn_settings(args.bn_noise)   # a bad setting fails before the work
     net = load_checkpoint(args.params, *configs[0], data['num_classes']) if args.params \
         else None
     try:
@@ -314,10 +421,17 @@ def main(argv=None):
         raise UserError('cannot make the output folder %s: %s' % (args.out, err.strerror))
     if net is not None:
         name, depth, widen = configs[0]
+        fused = network.resolve_name(name) in SKIP_OR_ENSEMBLE[:2]
         if network.resolve_name(name) in SKIP_OR_ENSEMBLE:
-            results, n_e, n_f, note = evaluate(net, network.resolve_name(name), data, args)
+            results, n_e, n_f, note, leave_one_out = evaluate(
+                net, network.resolve_name(name), data, args)
             report_components(label_of(name, depth, widen), results, n_e, n_f, note,
                               args.out)
+            report_leave_one_out(results, n_e, leave_one_out, args.out)
+            if fused:
+                report_path_removal(net, n_f, data, args)
+            if fused and args.bn_noise:
+                report_bn_noise(bn_noise(net, data, args), args.out)
         else:
             print('%s has no component networks to evaluate (only fuse3, fuse6 and '
                   'ensemble do); path lengths follow' % name, file=sys.stderr)
