@@ -24,13 +24,16 @@ import mxnet as mx
 from mxnet.gluon import nn
 
 from . import (cross, ensemble, fuse3, fuse6, half, plain, resnet, side, symbol_cross,
-               symbol_resnet)
+               symbol_resnet, zoo)
 from .blocks import BN_MOMENTUM, IMAGENET_BN_MOMENTUM, blocks_per_group, walk
 
 __all__ = ['get_net', 'list_nets', 'IMAGENET_NETS', 'ALIASES', 'original_initializer',
            'OriginalInit', 'initialize', 'count_params', 'blocks_per_group', 'resolve_name',
            'SPECS', 'NetSpec', 'spec_of', 'to_symbol', 'outputs_of', 'mean_prediction',
-           'set_bn_momentum', 'check_bn_momentum']
+           'set_bn_momentum', 'check_bn_momentum', 'list_pretrained', 'PretrainedError']
+
+list_pretrained = zoo.list_pretrained
+PretrainedError = zoo.PretrainedError
 
 # canonical name -> factory (the network modules keep their own names: network.cross, ...)
 _CIFAR_NETS = {
@@ -98,8 +101,9 @@ def _positive_int(what, value):
         raise ValueError('%s must be a positive integer, got %r' % (what, value))
 
 
-def get_net(name, num_classes=None, depth=None, widen_factor=1, bn_momentum=None, **kwargs):
-    """An uninitialised network.
+def get_net(name, num_classes=None, depth=None, widen_factor=1, bn_momentum=None,
+            pretrained=None, **kwargs):
+    """An uninitialised network, or with `pretrained` a trained one.
 
     CIFAR-style nets: `num_classes` defaults to 10, `depth` to 62. ImageNet nets
     (IMAGENET_NETS) default to 1000 classes and ignore `depth` and `widen_factor`.
@@ -107,8 +111,15 @@ def get_net(name, num_classes=None, depth=None, widen_factor=1, bn_momentum=None
     original's for that network (SPECS[name].bn_momentum). Extra keyword arguments go to
     the network's factory (e.g. `prefix`, or `wide_stem=True` for ensemble). Raises
     ValueError for an unknown name, a bad depth or a momentum outside [0, 1).
+
+    `pretrained`: a data set ('fashion-mnist': the entry of this network, depth and widen
+    factor) or an entry name ('fashion-mnist/cross_d26'; list_pretrained() has them all).
+    The network comes initialised on the CPU with the entry's checked weights (network/zoo.py);
+    PretrainedError (a ValueError) when there is no such entry or its file is damaged.
     """
     name = resolve_name(name)
+    if pretrained:
+        return _pretrained_net(name, num_classes, depth, widen_factor, pretrained, **kwargs)
     num_classes = SPECS[name].num_classes if num_classes is None else num_classes
     _positive_int('num_classes', num_classes)
     if name in _IMAGENET_FACTORIES:
@@ -121,6 +132,20 @@ def get_net(name, num_classes=None, depth=None, widen_factor=1, bn_momentum=None
     if bn_momentum is not None:
         set_bn_momentum(net, bn_momentum)
     return net
+
+
+def _pretrained_net(name, num_classes, depth, widen_factor, pretrained, **kwargs):
+    entry_name = pretrained if '/' in pretrained else zoo.entry_name(
+        pretrained, name, 62 if depth is None else depth, widen_factor)
+    entry = zoo.get_entry(entry_name)
+    if entry['network'] != name or num_classes not in (None, entry['num_classes']):
+        raise zoo.PretrainedError('pretrained %s is a %s with %d classes, not a %s%s'
+                                  % (entry_name, entry['network'], entry['num_classes'], name,
+                                     '' if num_classes is None else ' with %d' % num_classes))
+    net = get_net(name, num_classes=entry['num_classes'], depth=entry['depth'],
+                  widen_factor=entry['widen_factor'], **kwargs)
+    initialize(net, entry['input_shape'], mx.init.Zero())   # placeholders, all replaced
+    return zoo.load_weights(net, entry)
 
 
 def check_bn_momentum(value):
