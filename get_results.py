@@ -367,35 +367,64 @@ def table_text(report):
 # ---------------------------------------------------------------- curves
 
 def curves_figure(dataset, groups):
-    """Test error and training loss of each configuration's median run, against epoch."""
+    """Test error (all epochs, and the last ones enlarged) and training loss against epoch:
+    every finished run of a configuration as a thin line, its median run thick."""
     from matplotlib.figure import Figure   # no pyplot: no global state, Agg via the canvas
     from matplotlib.ticker import MaxNLocator
-    figure = Figure(figsize=(11, 4.5), dpi=100)
-    error_axes, loss_axes = figure.subplots(1, 2)
-    all_losses = []
-    for group in groups:
-        run = group.median_run
-        epochs = [record.epoch + 1 for record in run.records]
-        errors = [100.0 - 100.0 * record.val_acc for record in run.records]
-        losses = [math.nan if record.train_loss is None else record.train_loss
-                  for record in run.records]
-        label = readable('%s (%d run%s)') % (readable(group.config), len(group.counted),
-                                   's' if len(group.counted) > 1 else '')
-        error_axes.plot(epochs, errors, label=label)
-        loss_axes.plot(epochs, losses, label=label)
-        all_losses += [loss for loss in losses if not math.isnan(loss)]
+    figure = Figure(figsize=(15, 4.5), dpi=100)
+    error_axes, zoom_axes, loss_axes = figure.subplots(1, 3)
+    all_losses, last_epoch = [], 0
+    for index, group in enumerate(groups):
+        color = 'C%d' % (index % 10)
+        runs = group.counted or [group.median_run]
+        for run in runs:
+            epochs, errors, losses = _curves(run)
+            median = run is group.median_run
+            style = dict(color=color, linewidth=2.0 if median else 0.8,
+                         alpha=1.0 if median else 0.5)
+            label = readable('%s (median of %d run%s; thin: each run)') % (
+                readable(group.config), len(runs), 's' if len(runs) > 1 else '') \
+                if median else None
+            for axes, values in ((error_axes, errors), (zoom_axes, errors),
+                                 (loss_axes, losses)):
+                axes.plot(epochs, values, label=label, **style)
+            all_losses += [loss for loss in losses if not math.isnan(loss)]
+            last_epoch = max([last_epoch] + epochs)
     if all_losses and min(all_losses) > 0:
         loss_axes.set_yscale('log')   # the loss spans decades once the rate drops
+    _zoom_on_last_epochs(zoom_axes, last_epoch)
     dataset = readable(dataset)
     error_axes.set(title='%s: test error' % dataset, xlabel='epoch', ylabel='test error (%)')
+    zoom_axes.set(title='%s: test error, last epochs' % dataset, xlabel='epoch',
+                  ylabel='test error (%)')
     loss_axes.set(title='%s: training loss' % dataset, xlabel='epoch',
                   ylabel='training cross-entropy')
-    for axes in (error_axes, loss_axes):
+    for axes in (error_axes, zoom_axes, loss_axes):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole
         axes.grid(True, alpha=0.3)
-        axes.legend(fontsize='small')
+    error_axes.legend(fontsize='small')
     figure.tight_layout()
     return figure
+
+
+def _curves(run):
+    """(epochs from 1, test errors in %, training losses) of a run."""
+    epochs = [record.epoch + 1 for record in run.records]
+    errors = [100.0 - 100.0 * record.val_acc for record in run.records]
+    losses = [math.nan if record.train_loss is None else record.train_loss
+              for record in run.records]
+    return epochs, errors, losses
+
+
+def _zoom_on_last_epochs(axes, last_epoch):
+    """Show the last quarter of the epochs (at least 4), the y range fitted to them."""
+    first = max(1, last_epoch - max(4, last_epoch // 4) + 1)
+    shown = [y for line in axes.get_lines() for x, y in zip(line.get_xdata(), line.get_ydata())
+             if x >= first and not math.isnan(y)]
+    axes.set_xlim(first - 0.2, last_epoch + 0.2)
+    if shown:
+        pad = max(0.05, 0.1 * (max(shown) - min(shown)))
+        axes.set_ylim(min(shown) - pad, max(shown) + pad)
 
 
 def png_bytes(figure):

@@ -172,18 +172,31 @@ def test_csv_and_markdown(snapshot):
             % (RESNET_TEST_ERR, RESNET_TEST_ACC, RESNET_TRAIN_ACC)) in markdown
 
 
-def test_curves_figure_has_one_line_per_configuration(snapshot):
+def test_curves_figure_draws_every_run_and_labels_the_median(snapshot):
     root, _ = snapshot
     groups = get_results.collect(root).configurations
     figure = get_results.curves_figure('cifar10', groups)
-    error_axes, loss_axes = figure.axes
-    assert [line.get_label() for line in error_axes.get_lines()] == [
-        'cross_d56w1_exp (3 runs)', 'resnet_d56w1_exp (4 runs)']
-    cross_error = error_axes.get_lines()[0]
+    error_axes, zoom_axes, loss_axes = figure.axes
+    for axes in figure.axes:       # a line per counted run: 3 cross, 4 resnet
+        assert len(axes.get_lines()) == 7
+
+    def median(axes, config):
+        found = [line for line in axes.get_lines() if line.get_label().startswith(config)]
+        assert len(found) == 1
+        return found[0]
+    cross_error = median(error_axes, 'cross_d56w1_exp')
+    assert cross_error.get_label() == 'cross_d56w1_exp (median of 3 runs; thin: each run)'
+    assert median(error_axes, 'resnet_d56w1_exp').get_label() == \
+        'resnet_d56w1_exp (median of 4 runs; thin: each run)'
     assert list(cross_error.get_xdata()) == [1, 2, 3, 4]
     assert cross_error.get_ydata()[-1] == pytest.approx(4.94)
+    thin = [line for line in error_axes.get_lines() if line.get_label().startswith('_')]
+    assert len(thin) == 5 and all(line.get_linewidth() < cross_error.get_linewidth()
+                                  for line in thin)
     # 2016 flavour: the training loss is the last batch line's running mean
-    assert list(loss_axes.get_lines()[1].get_ydata()) == pytest.approx([0.9, 0.8, 0.7, 0.6])
+    assert list(median(loss_axes, 'resnet_d56w1_exp').get_ydata()) == \
+        pytest.approx([0.9, 0.8, 0.7, 0.6])
+    assert zoom_axes.get_xlim() == pytest.approx((0.8, 4.2))   # the last 4 of 4 epochs
 
 
 def test_curves_png_has_curves(snapshot):
