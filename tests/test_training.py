@@ -1,6 +1,7 @@
 """train_model.py end to end on a small slice of the real Fashion-MNIST, on the CPU."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -183,14 +184,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(fashion_slice,
 
 def test_dist_sync_two_workers_stay_identical_on_disjoint_halves(fashion_slice, tmp_path):
     """tools/launch.py: 2 workers and 1 server on 127.0.0.1, MXNet's own dist_sync."""
-    import re
     import signal
     command = [sys.executable, 'tools/launch.py', '-n', '2', '-s', '1', '--launcher', 'local',
-               sys.executable, 'train_model.py', '--kv-store', 'dist_sync',
-               '--dataset', 'fashion-mnist', '--data-dir', fashion_slice,
-               '--log-dir', str(tmp_path), '--network', 'cross', '--depth', '14', '--cpu',
-               '--batch-size', '32', '--test-batch-size', '64', '--num-epochs', '2',
-               '--rand-seed', '3', '--log-iters', '4', '--no-progress']
+               sys.executable, 'train_model.py'] + dist_sync_training_flags(fashion_slice,
+                                                                             tmp_path)
     # as a user runs it: dist runs keep MXNet's threaded engine (engine/runtime.py)
     env = {k: v for k, v in os.environ.items() if k != 'MXNET_ENGINE_TYPE'}
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, env=env,
@@ -201,6 +198,19 @@ def test_dist_sync_two_workers_stay_identical_on_disjoint_halves(fashion_slice, 
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, output[-3000:]
+    assert_two_workers_stayed_identical(output, tmp_path)
+
+
+def dist_sync_training_flags(data_dir, log_dir):
+    """train_model.py's flags of the two-worker runs (tools/launch.py adds the rest)."""
+    return ['--kv-store', 'dist_sync', '--dataset', 'fashion-mnist', '--data-dir', data_dir,
+            '--log-dir', str(log_dir), '--network', 'cross', '--depth', '14', '--cpu',
+            '--batch-size', '32', '--test-batch-size', '64', '--num-epochs', '2',
+            '--rand-seed', '3', '--log-iters', '4', '--no-progress']
+
+
+def assert_two_workers_stayed_identical(output, tmp_path):
+    """The output of a 2-worker run of the flags above, and its log under tmp_path."""
     # each worker reads its own half of the training records
     parts = dict(re.findall(r'Node\[(\d)\] worker \d of 2: training on part \d of 2, '
                             r'(\d+) images', output))

@@ -25,8 +25,9 @@ RANK = re.compile(rb'Node\[(\d+)\] ')  # the workers' log prefix (common/logs.py
 class Member:
     """One process of the job: its role, its place among its role, and its Popen."""
 
-    def __init__(self, role, index, count, proc, host=None):
+    def __init__(self, role, index, count, proc, host=None, node=None):
         self.role, self.index, self.count, self.proc, self.host = role, index, count, proc, host
+        self.node = node        # the machine it runs on, when not this one's launcher's
         self.rank = None        # a worker's rank, once its output shows it
         self.error_line = None  # its own one-line `error: ...`, if it printed one
 
@@ -40,8 +41,9 @@ class Member:
                                                                      self.count)
         else:
             where = '%s %d of %d' % (self.role, self.index + 1, self.count)
-        return '%s (pid %d%s)' % (where, self.proc.pid, ' via ssh to ' + self.host
-                                  if self.host else '')
+        if self.host:
+            return '%s (pid %d via ssh to %s)' % (where, self.proc.pid, self.host)
+        return '%s (pid %d%s)' % (where, self.proc.pid, ' on ' + self.node if self.node else '')
 
 
 def describe_exit(member, code):
@@ -93,13 +95,14 @@ class Job:
 
     def watch(self):
         """Block until the job ends: (failed member, exit status), ('stall', seconds), or
-        None when every worker finished well."""
+        None when every worker finished well (a job without workers, a SLURM task's
+        server or scheduler: when every member did)."""
         while True:
             for member in self.members:
                 code = member.proc.poll()
                 if code:
                     return member, code
-            workers = [m for m in self.members if m.role == 'worker']
+            workers = [m for m in self.members if m.role == 'worker'] or self.members
             if all(m.proc.poll() == 0 for m in workers):
                 self._wait_all(FINISH_S)
                 return None

@@ -1,20 +1,26 @@
 #!/usr/bin/env python
 """Launch a distributed (dist_sync) job: a scheduler, servers and workers of MXNet's
-parameter server, here or on several hosts through ssh.
+parameter server, here, on several hosts through ssh, or as the tasks of a SLURM job step.
 
     python tools/launch.py -n 2 -s 1 python train_model.py --kv-store dist_sync ...
     python tools/launch.py -n 2 -H hosts python train_model.py --kv-store dist_sync ...
+    srun --ntasks=4 python tools/launch.py --launcher slurm -n 2 -s 1 python train_model.py ...
 
 Local jobs (the default, or --launcher local) listen on 127.0.0.1 only. A job on several
 hosts runs its scheduler here, on --host-ip (default: the address of this machine's
 outgoing interface), and one server or worker per host line, round robin. MXNet's
 parameter server has no authentication: run it on a private network only.
 
+Under srun (--launcher slurm) every task runs this script and becomes one process of the
+job, by its SLURM_PROCID: 0 the scheduler (on the first host of SLURM_JOB_NODELIST), then
+the servers, then the workers (tools/slurm.py).
+
 The first process that fails ends the job: the launcher stops all the others and prints one
 line (which process, how it ended, how to continue). So does a job that prints nothing for
 --stall-timeout seconds, which is how a worker waiting for a lost server looks.
 """
 import functools
+import ipaddress
 import os
 import shlex
 import signal
@@ -26,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
-from tools import dist_job, remote_guard  # noqa: E402
+from tools import dist_job, remote_guard, slurm  # noqa: E402
 
 LOOPBACK = '127.0.0.1'
 PASSED_TO_HOSTS = ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')  # besides DMLC_* and PS_*
@@ -38,11 +44,15 @@ def parse(argv):
     parser.add_argument('-s', '--num-servers', type=int,
                         help='parameter servers (default: as many as workers)')
     parser.add_argument('-H', '--hostfile',
-                        help='one host[:ssh port] a line; implies --launcher ssh')
-    parser.add_argument('--launcher', choices=('local', 'ssh'),
-                        help='default: ssh with --hostfile, else local')
+                        help='one `host[:ssh port] [slots=N]` a line; implies --launcher ssh')
+    parser.add_argument('--launcher', choices=('local', 'ssh', 'slurm'),
+                        help='default: ssh with --hostfile, else local; slurm: run under '
+                        'srun, one task per process')
     parser.add_argument('--host-ip', help='ssh jobs: the address the hosts reach this '
                         "machine's scheduler on (default: this machine's outgoing address)")
+    parser.add_argument('--port', type=int, help='slurm jobs: the scheduler\'s port '
+                        '(default: %d + SLURM_JOB_ID mod %d)' % (slurm.PORT_BASE,
+                                                                 slurm.PORT_SPAN))
     parser.add_argument('--stall-timeout', type=float, default=1800, metavar='SECONDS',
                         help='end the job when no process printed anything for this long '
                         '(0: never)')
@@ -70,30 +80,51 @@ def check(args):
     if args.launcher == 'local' and (args.hostfile or args.host_ip):
         raise UserError('--launcher local keeps the job on 127.0.0.1; -H/--hostfile and '
                         '--host-ip are for --launcher ssh')
+    if args.launcher == 'slurm' and (args.hostfile or args.host_ip):
+        raise UserError('--launcher slurm takes its hosts from SLURM_JOB_NODELIST; '
+                        '-H/--hostfile and --host-ip are for --launcher ssh')
+    if args.port is not None and (args.launcher != 'slurm' or not 0 < args.port < 65536):
+        raise UserError('--port is for --launcher slurm, a port number from 1 to 65535 '
+                        '(the other launchers pick a free one)')
     if args.stall_timeout < 0:
         raise UserError('--stall-timeout must be >= 0 seconds')
 
 
 def read_hosts(path):
-    """(host, ssh port) per line of `host[:port] [slots=N]`; blank and # lines skipped."""
+    """(host, ssh port, slots) per line of `host[:port] [slots=N]`; blank and # lines
+    skipped; a line without slots counts as slots=1."""
     try:
         with open(path) as handle:
             lines = [line.split('#')[0].split() for line in handle]
     except OSError as err:
         raise UserError('cannot read host file %s (%s)' % (path, err.strerror))
     hosts = []
-    for words in filter(None, lines):
-        host, _, port = words[0].partition(':')
-        hosts.append((host, port or '22'))
+    for number, words in enumerate(lines, 1):
+        if words:
+            host, _, port = words[0].partition(':')
+            hosts.append((host, port or '22', _slots(words[1:], path, number)))
     if not hosts:
         raise UserError('host file %s names no host' % path)
     return hosts
 
 
-def outgoing_address():
-    """The address of the interface this machine reaches other hosts through."""
+def _slots(options, path, number):
+    """The N of `slots=N` (1 without it); anything else on the line is refused: a host
+    file written for another launcher must not be half understood."""
+    slots = 1
+    for option in options:
+        name, _, value = option.partition('=')
+        if name != 'slots' or not value.isdigit() or int(value) < 1:
+            raise UserError('host file %s, line %d: %r is not slots=N with N >= 1 (a line '
+                            'is `host[:ssh port] [slots=N]`)' % (path, number, option))
+        slots = int(value)
+    return slots
+
+
+def outgoing_address(toward='10.255.255.255'):
+    """The address of the interface this machine reaches `toward` (other hosts) through."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(('10.255.255.255', 1))  # UDP: sends nothing, only picks a route
+        probe.connect((toward, 1))  # UDP: sends nothing, only picks a route
         return probe.getsockname()[0]
 
 
@@ -148,12 +179,14 @@ def spawn_ssh(host, port, command, extra_env):
 
 def placements(args):
     """The scheduler's address, and the places servers and workers go to in turn: (spawn
-    function, address the process binds to, host named in messages)."""
+    function, address the process binds to, host named in messages). A host with slots=N
+    is N places in a row: of every round over the host file it takes N processes."""
     if args.launcher == 'local':
         return LOOPBACK, [(spawn_local, LOOPBACK, None)]
     hosts = read_hosts(args.hostfile)
     return args.host_ip or outgoing_address(), [
-        (functools.partial(spawn_ssh, host, port), host, host) for host, port in hosts]
+        (functools.partial(spawn_ssh, host, port), host, host)
+        for host, port, slots in hosts for _ in range(slots)]
 
 
 def start_job(args, job):
@@ -211,14 +244,22 @@ def how_to_continue(command):
 def verdict(ended, stopped, command):
     """The launcher's one line on a failed job."""
     if ended[0] == 'stall':
-        what = ('no process printed anything for %g s (a worker waiting for a server that '
-                'stopped answering, or for a scheduler it cannot reach?)' % ended[1])
-        return '%s; stopped the job (%d processes); %s' % (what, stopped,
-                                                          how_to_continue(command))
-    member, code = ended
-    what = '%s %s' % (member.name(), dist_job.describe_exit(member, code))
+        return stall_verdict(ended[1], 'stopped the job (%d processes)' % stopped, command)
     others = ('stopped the job\'s %d other processes' % stopped if stopped
               else 'the job\'s other processes had ended')
+    return failure_verdict(ended, others, command)
+
+
+def stall_verdict(seconds, others, command):
+    what = ('no process printed anything for %g s (a worker waiting for a server that '
+            'stopped answering, or for a scheduler it cannot reach?)' % seconds)
+    return '%s; %s; %s' % (what, others, how_to_continue(command))
+
+
+def failure_verdict(ended, others, command):
+    """`<who> <how it ended>; <what became of the others>; <how to continue>`."""
+    member, code = ended
+    what = '%s %s' % (member.name(), dist_job.describe_exit(member, code))
     if code == 2 and member.error_line:  # bad input: its own message says what to fix
         return '%s: %s; %s' % (what, member.error_line, others)
     return '%s; %s; %s' % (what, others, how_to_continue(command))
@@ -237,10 +278,86 @@ def _ignore_signals():
         signal.signal(sig, signal.SIG_IGN)
 
 
+def exit_code(ended):
+    code = ended[1] if ended[0] != 'stall' else 1
+    return code if 0 < code < 128 else 1
+
+
+# ---------------------------------------------------------------- one task under srun
+
+def slurm_addresses(task):
+    """(the scheduler's address, the address this task's process binds to). ps-lite binds
+    to addresses, not names: the first host's name is resolved here, the same in every
+    task. Off a loopback scheduler, a process binds to its interface toward the scheduler."""
+    try:
+        root = socket.gethostbyname(task.root_host)
+    except OSError as err:
+        raise UserError('--launcher slurm: cannot resolve %s, the first host of '
+                        'SLURM_JOB_NODELIST (%s)' % (task.root_host, err))
+    if task.role == 'scheduler':
+        if task.node_id != 0:
+            raise UserError('--launcher slurm: task 0 (the scheduler) runs on node %d of the '
+                            'job, not on its first host %s where the others look for it: use '
+                            "srun's block (default) or cyclic --distribution"
+                            % (task.node_id, task.root_host))
+        return root, root
+    return root, LOOPBACK if ipaddress.ip_address(root).is_loopback else outgoing_address(root)
+
+
+def cancel_step(job_step):
+    """End the other tasks of the step (they wait for the failed one forever otherwise);
+    what happened, for the launcher's line."""
+    try:
+        done = subprocess.run(['scancel', job_step], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return 'could not cancel the job step %s (scancel: %s)' % (job_step, err)
+    if done.returncode:
+        return 'could not cancel the job step %s (scancel: %s)' % (
+            job_step, (done.stderr.strip().splitlines() or ['exit code %d' % done.returncode])[0])
+    return 'cancelled the job step %s (scancel), which stops its other tasks' % job_step
+
+
+def run_slurm_task(args):
+    """This task's one process of the job; on its failure, one line and the step cancelled.
+    A task stopped by a signal (the step cancelled, srun interrupted) stops its process
+    and says nothing: srun reports that itself, and the failed task has said why."""
+    task = slurm.task_from_env(os.environ, args.num_servers, args.num_workers, args.port)
+    root, own = slurm_addresses(task)
+    # servers and the scheduler print nothing while the job runs: only workers can stall
+    job = dist_job.Job(args.stall_timeout if task.role == 'worker' else 0)
+    try:
+        proc = spawn_local(args.command, ps_env(task.role, root, task.port, args, own))
+    except OSError as err:
+        raise UserError('cannot start %s (%s)' % (err.filename or args.command[0],
+                                                  err.strerror))
+    node = os.environ.get('SLURMD_NODENAME') or socket.gethostname()
+    job.add(dist_job.Member(task.role, task.index, task.count, proc, node=node))
+    try:
+        ended = job.watch()
+    except Interrupted as why:
+        _ignore_signals()
+        job.stop()
+        return 128 + signal.Signals[str(why)]
+    _ignore_signals()
+    job.stop()
+    if ended is None:
+        return 0
+    cancelled = cancel_step(task.job_step)
+    if ended[0] == 'stall':
+        line = stall_verdict(ended[1], cancelled, args.command)
+    else:
+        line = failure_verdict(ended, cancelled, args.command)
+    print('error: ' + line, file=sys.stderr)
+    return exit_code(ended)
+
+
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
+    if args.launcher == 'slurm':
+        return run_slurm_task(args)
     job = dist_job.Job(args.stall_timeout)
     try:
         start_job(args, job)
@@ -256,8 +373,7 @@ def main(argv=None):
     if ended is None:
         return 0
     print('error: ' + verdict(ended, stopped, args.command), file=sys.stderr)
-    code = ended[1] if ended[0] != 'stall' else 1
-    return code if 0 < code < 128 else 1
+    return exit_code(ended)
 
 
 if __name__ == '__main__':
