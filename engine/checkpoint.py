@@ -5,6 +5,7 @@ A checkpoint is three files, none of which can run code when read:
                                Gluon parameter names, not the original's arg:/aux: names)
   <prefix>-<epoch>.optimizer   the optimizer's momentum per parameter (NDArray file)
   <prefix>-<epoch>.state       JSON: epoch, batch count, seed, thread count, the run's flags
+and, with --ema, <prefix>-<epoch>.ema.params (the averaged weights, engine/ema.py).
 The state file is written last, so a checkpoint counts only when it and the weights are
 there. Every field is checked when read; a damaged file is one line saying what is wrong.
 """
@@ -47,11 +48,16 @@ def optimizer_file(prefix, epoch):
     return '%s-%s.optimizer' % (prefix, _tag(epoch))
 
 
+def ema_file(prefix, epoch):
+    return '%s-%s.ema.params' % (prefix, _tag(epoch))
+
+
 # ---------------------------------------------------------------- saving
 
-def save_checkpoint(prefix, epoch, net, trainer, meta, name=None):
+def save_checkpoint(prefix, epoch, net, trainer, meta, name=None, averages=None):
     """Epoch `epoch` = that many epochs done; the files are named by `name` (e.g. `best`)
-    when given, else by the epoch. A failed write raises WriteFailed."""
+    when given, else by the epoch; `averages`: the --ema weights by name. A failed write
+    raises WriteFailed."""
     tag = epoch if name is None else name
     states, counts = optimizer_states(trainer)
     state = dict(meta, version=STATE_VERSION, epoch=epoch, optimizer_update_counts=counts,
@@ -59,8 +65,10 @@ def save_checkpoint(prefix, epoch, net, trainer, meta, name=None):
     text = json.dumps(state, sort_keys=True, default=str)
     weights = weights_of(net)
     writes = [(params_file(prefix, tag), lambda temp: save_nd_dict(temp, weights)),
-              (optimizer_file(prefix, tag), lambda temp: save_nd_dict(temp, states)),
-              (state_file(prefix, tag), lambda temp: _write_text(temp, text))]
+              (optimizer_file(prefix, tag), lambda temp: save_nd_dict(temp, states))]
+    if averages is not None:
+        writes.append((ema_file(prefix, tag), lambda temp: save_nd_dict(temp, averages)))
+    writes.append((state_file(prefix, tag), lambda temp: _write_text(temp, text)))
     for path, write in writes:
         try:
             atomic_write(path, write)
@@ -172,6 +180,15 @@ def load_checkpoint(prefix, epoch, net, trainer, ctx):
     _restore_optimizer(trainer, optimizer_file(prefix, epoch),
                        state['optimizer_update_counts'])
     return state
+
+
+def load_averages(prefix, epoch):
+    """The --ema weights of a checkpoint (checked as an NDArray file), or None when it has
+    none (a run without --ema)."""
+    path = ema_file(prefix, epoch)
+    if not os.path.exists(path):
+        return None
+    return load_nd_dict(path, 'the averaged weights')
 
 
 def load_params(net, path, ctx):

@@ -21,7 +21,7 @@ from engine.meter import SUM_FIELDS
 
 class DistSync:
     """Keys 0..P-1: the learnable parameters; P and P+1: training and test metric sums;
-    P+2: the epoch each worker starts at."""
+    P+2: the epoch each worker starts at; P+3: the test sums of the --ema weights."""
 
     def __init__(self, kv, net, start_epoch=0):
         self.kv = kv
@@ -33,8 +33,9 @@ class DistSync:
         # which the kvstore cannot send.
         weights = [mx.nd.array(p.list_data()[0].asnumpy()) for p in self.params]
         kv.init(keys, weights)
-        self.train_key, self.val_key = len(keys), len(keys) + 1
-        kv.init([self.train_key, self.val_key], [mx.nd.zeros(len(SUM_FIELDS))] * 2)
+        self.train_key, self.val_key, self.ema_key = len(keys), len(keys) + 1, len(keys) + 3
+        kv.init([self.train_key, self.val_key, self.ema_key],
+                [mx.nd.zeros(len(SUM_FIELDS))] * 3)
         self._settle()
         for key, weight in zip(keys, weights):
             kv.pull(key, out=weight)

@@ -9,8 +9,9 @@ Nesterov SGD with weight decay on every learnable parameter, a multi-step learni
 stepped per batch, the original initialisation, cross-entropy and accuracy (plus top-5 on
 ImageNet), data parallel over the given devices and over the workers of a dist kvstore.
 The opt-in recipe options (engine/recipe_flags.py: cosine rate, warm-up, label smoothing,
-mixup, no decay on BatchNorm and biases, a best checkpoint, TensorBoard) are all off by
-default, and off, the engine takes the original code paths.
+mixup, cutmix, no decay on BatchNorm and biases, gradient clipping, an average of the
+weights, a best checkpoint, TensorBoard) are all off by default, and off, the engine takes
+the original code paths.
 
 As timm's train.py: setup() once, then per epoch train_one_epoch() (returns its figures)
 and end_of_epoch() (evaluate, log, metrics, checkpoint).
@@ -34,6 +35,7 @@ from engine import checkpoint, logs, recipe, recipe_flags, runfiles, tensorboard
 from engine.best import BestCheckpoint
 from engine.devices import contexts_from_args
 from engine.dist import DistSync
+from engine.ema import WeightAverage
 from engine.evaluate import evaluate
 from engine.loss import training_loss
 from engine.meter import EpochMeter, means
@@ -79,6 +81,7 @@ class Session:
     mixer: Optional[recipe.BatchMixer] = None   # recipe options, all None by default
     best: Optional[BestCheckpoint] = None
     board: Any = None
+    ema: Optional[WeightAverage] = None
 
 
 def train(args, net, data_loader, input_shape, top5=False):
@@ -252,7 +255,8 @@ def _prepare_net(session, kv, input_shape):
     args, net, contexts, files = session.args, session.net, session.contexts, session.files
     # dist: the gradients are summed by DistSync, the Trainer updates locally
     trainer_kv = None if kv is not None or len(contexts) == 1 else args.kv_store
-    optimizer = OriginalNAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd)
+    optimizer = OriginalNAG(learning_rate=args.lr, momentum=args.momentum, wd=args.wd,
+                            clip_gradient=args.clip_gradient)
     # A resumed run's weights come from the checkpoint; a new run draws them.
     seed_everything(session.run.rand_seed)
     onednn.fuse_where_available(net, contexts)   # the same numbers, faster on the CPU
@@ -265,12 +269,33 @@ def _prepare_net(session, kv, input_shape):
     if files.resuming:
         _restore(session)
     session.sync = DistSync(kv, net, files.start_epoch) if kv is not None else None
+    if args.ema:   # from the weights every worker starts with
+        session.ema = _weight_average(session)
     net.hybridize(static_alloc=True, static_shape=True)
     if session.rank == 0:
         learnable = sum(p.data(contexts[0]).size for p in net.collect_params().values()
                         if p.grad_req != 'null')
         session.logger.info('network parameters: %d on %s', learnable,
                             ', '.join(str(c) for c in contexts))
+
+
+def _weight_average(session):
+    """--ema: the average of a new run starts at its first weights; a continued run's is
+    the checkpoint's (--resume needs it; --load-epoch of a run without --ema starts one)."""
+    ema = WeightAverage(session.net, session.args.ema, session.contexts[0])
+    files = session.files
+    if not files.resuming:
+        return ema
+    saved = checkpoint.load_averages(files.source_prefix, files.start_epoch)
+    path = checkpoint.ema_file(files.source_prefix, files.start_epoch)
+    if saved is not None:
+        ema.restore(saved, path)
+    elif session.args.resume:
+        raise UserError('--resume --ema: the checkpoint lacks its averaged weights %s' % path)
+    else:
+        session.logger.info('--ema: the checkpoint has no averaged weights (%s); the average '
+                            'starts at its weights', path)
+    return ema
 
 
 def _restore(session):
@@ -364,6 +389,8 @@ def _update(session, pairs, outs, ys, meter):
     else:
         session.trainer.step(global_batch)
     session.num_update += 1
+    if session.ema is not None:
+        session.ema.update()
     meter.add([reported for _, reported in pairs],
               [network.mean_prediction(o) for o in outs], ys)
 
@@ -403,15 +430,34 @@ def end_of_epoch(session, epoch, figures):
                   train_acc=train_figures['top1'], time_cost=figures['time_cost'],
                   val_loss=val['loss'], val_acc=val['top1'], val_top5=val.get('top5'),
                   lr=session.schedule.lr_at(session.num_update - 1))
+    if session.ema is not None:
+        result.update(_evaluate_average(session, epoch))
     if session.rank == 0:
         logs.append_metrics(session.files.metrics_path, result)
         _maybe_checkpoint(session, epoch + 1)
         if session.best is not None:
             session.best.update(epoch + 1, result['val_acc'], session.net, session.trainer,
-                                _checkpoint_meta(session))
+                                _checkpoint_meta(session), _averages(session))
         if session.board is not None:
             session.board.epoch(result)
     return result
+
+
+def _evaluate_average(session, epoch):
+    """--ema: the test pass with the averaged weights; its lines and metrics figures."""
+    with session.ema.swapped_in():
+        sums = evaluate(session.net, session.val_it, session.contexts,
+                        session.args.test_batch_size, session.top5)
+    if session.sync is not None:
+        sums = session.sync.sum_metrics(session.sync.ema_key, sums)
+    figures = means(sums, session.top5)
+    for line in logs.average_lines(epoch, figures['loss'], figures['top1'],
+                                   figures.get('top5')):
+        session.logger.info(line)
+    found = dict(ema_val_loss=figures['loss'], ema_val_acc=figures['top1'])
+    if session.top5:
+        found['ema_val_top5'] = figures['top5']
+    return found
 
 
 def _maybe_checkpoint(session, done):
@@ -419,9 +465,13 @@ def _maybe_checkpoint(session, done):
     if done % args.checkpoint_epochs and done != args.num_epochs:
         return
     checkpoint.save_checkpoint(files.prefix, done, session.net, session.trainer,
-                               _checkpoint_meta(session))
+                               _checkpoint_meta(session), averages=_averages(session))
     session.last_checkpoint = checkpoint.params_file(files.prefix, done)
     session.logger.info('Saved checkpoint to "%s"', session.last_checkpoint)
+
+
+def _averages(session):
+    return session.ema.state() if session.ema is not None else None
 
 
 def _checkpoint_meta(session):

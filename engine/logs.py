@@ -149,6 +149,16 @@ def epoch_lines(epoch, train_acc, train_loss, time_cost, val_loss, val_acc, val_
     return lines
 
 
+def average_lines(epoch, val_loss, val_acc, val_top5=None):
+    """--ema: the test figures of the averaged weights, named so that they never read as
+    (or grep as) the Validation-accuracy of the trained weights."""
+    lines = ['Epoch[%d] Validation-ema-cross-entropy=%f' % (epoch, val_loss),
+             'Epoch[%d] Validation-ema-accuracy=%f' % (epoch, val_acc)]
+    if val_top5 is not None:
+        lines.append('Epoch[%d] Validation-ema-top_k_accuracy_5=%f' % (epoch, val_top5))
+    return lines
+
+
 def head_lines(log_path, args_namespace):
     """The first two messages of a log: its own path and the arguments."""
     return [str(log_path), 'start with arguments %s' % (args_namespace,)]

@@ -8,6 +8,9 @@ def print_summary(result):
         if result.get('val_top5') is not None:
             line += ', top-5 accuracy %.2f%%' % (100 * result['val_top5'])
         print(line)
+    if result.get('ema_val_acc') is not None:
+        print('test accuracy of the averaged weights (--ema) %.2f%%, in <prefix>-<epoch>'
+              '.ema.params' % (100 * result['ema_val_acc']))
     if result.get('log_path'):
         print('log:     %s' % result['log_path'])
     if result.get('weights_prefix'):

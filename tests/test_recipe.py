@@ -14,6 +14,7 @@ from mxnet import gluon
 import train_model
 from common.errors import UserError
 from engine import checkpoint, logs, recipe, recipe_flags, schedule
+from engine.ema import WeightAverage
 from engine.optim import OriginalNAG
 from helpers import assert_one_line_error, write_fashion_slice
 from test_training import params_of, run_script
@@ -56,12 +57,14 @@ def test_options_at_their_defaults_never_reach_the_recipe_code(small_slice, tmp_
     def forbidden(*args, **kwargs):
         raise AssertionError('the default recipe called into the opt-in code')
     for owner, name in ((recipe, 'soft_training_loss'), (recipe.BatchMixer, 'mix'),
-                        (recipe, 'exclude_from_weight_decay'),
-                        (schedule.RecipeSchedule, 'lr_at')):
+                        (recipe, 'exclude_from_weight_decay'), (recipe, 'cutmix_box'),
+                        (schedule.RecipeSchedule, 'lr_at'), (WeightAverage, '__init__'),
+                        (mx.nd, 'clip')):
         monkeypatch.setattr(owner, name, forbidden)
     plain = train(small_slice, tmp_path / 'plain', '--num-epochs', '2')
     spelled = train(small_slice, tmp_path / 'spelled', '--num-epochs', '2', '--lr-mode',
-                    'step', '--warmup-epochs', '0', '--label-smoothing', '0', '--mixup', '0')
+                    'step', '--warmup-epochs', '0', '--label-smoothing', '0', '--mixup', '0',
+                    '--cutmix', '0', '--ema', '0')
     assert_same_params(final_params(plain, 2), final_params(spelled, 2))
     assert plain['val_acc'] == spelled['val_acc']
     assert not glob.glob(plain['weights_prefix'] + '-best.*')
@@ -244,6 +247,14 @@ def test_best_checkpoint_and_tensorboard_scalars(small_slice, tmp_path):
 @pytest.mark.parametrize('flags, needles', [
     (['--label-smoothing', '1'], ['--label-smoothing', '[0, 1)']),
     (['--mixup', '-0.5'], ['--mixup']),
+    (['--cutmix', '-1'], ['--cutmix must be 0 (off) or positive (got -1)']),
+    (['--cutmix', 'inf'], ['--cutmix must be 0 (off) or positive (got inf)']),
+    (['--mixup', '0.2', '--cutmix', '1'], ['--mixup and --cutmix cannot be combined']),
+    (['--ema', '1'], ['--ema must be a decay in (0, 1)', '(got 1)']),
+    (['--ema', '-0.5'], ['--ema must be a decay in (0, 1)']),
+    (['--ema', 'nan'], ['--ema must be a decay in (0, 1)']),
+    (['--clip-gradient', '0'], ['--clip-gradient must be a positive bound (got 0)']),
+    (['--clip-gradient', '-2'], ['--clip-gradient must be a positive bound']),
     (['--warmup-epochs', '-1'], ['--warmup-epochs']),
     (['--lr-mode', 'cosine', '--warmup-epochs', '3'], ['--warmup-epochs 3', 'cosine']),
 ])

@@ -223,7 +223,7 @@ def last_checkpoint(log_dir):
     newest, newest_time = None, 0
     for folder, _, files in os.walk(log_dir):
         for name in files:
-            if name.endswith('.params'):
+            if name.endswith('.params') and not name.endswith('.ema.params'):
                 path = os.path.join(folder, name)
                 mtime = os.stat(path).st_mtime
                 if mtime > newest_time:
