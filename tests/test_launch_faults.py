@@ -259,3 +259,16 @@ def test_killed_worker_ends_the_job_and_resume_completes_the_run(fashion_slice, 
     (run,) = report.configurations[0].runs
     assert run.complete and run.epochs_done == 2
     assert [r.epoch for r in logs.parse_log(run.path).records] == [0, 1]
+
+
+def test_how_to_continue_names_the_newest_checkpoint_not_its_averaged_weights(tmp_path):
+    """--ema writes <prefix>-<epoch>.ema.params after the weights: not a checkpoint."""
+    import time
+    from tools import launch
+    folder = tmp_path / 'fashion-mnist' / 'cross' / 'weights' / 'run1'
+    folder.mkdir(parents=True)
+    for name in ('run1-0001.params', 'run1-0002.params', 'run1-0002.ema.params'):
+        (folder / name).write_text('')
+        time.sleep(0.01)   # mtimes in writing order
+    text = launch.how_to_continue(['python', 'train_model.py', '--log-dir', str(tmp_path)])
+    assert '(%s)' % (folder / 'run1-0002.params') in text and '--resume' in text
