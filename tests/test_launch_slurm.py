@@ -210,6 +210,20 @@ def test_a_failing_task_cancels_the_step_with_one_line(tmp_path):
     assert 'Traceback' not in out + err
 
 
+def test_bad_flags_on_every_worker_give_one_line(fashion_slice, tmp_path):  # noqa: F811
+    """Both workers fail at once: the first task in SLURM_PROCID order reports, its scancel
+    silences the other."""
+    command = [sys.executable, 'train_model.py', '--kv-store', 'dist_sync', '--dataset',
+               'fashion-mnist', '--data-dir', fashion_slice, '--log-dir',
+               str(tmp_path / 'snap'), '--cpu', '--depth', '7']
+    codes, out, err = run_step(tmp_path, ['-n', '2', '-s', '1'], command, 4, timeout=120)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: worker process 1 of 2 '), err
+    assert 'exited with code 2: invalid depth 7' in lines[0]
+    assert sorted(codes) == [2, 143, 143, 143], codes
+    assert not (tmp_path / 'snap').exists()
+
+
 # ---------------------------------------------------------------- slots in ssh host files
 
 def test_ssh_host_file_slots_give_a_host_that_many_processes_in_a_row(tmp_path):

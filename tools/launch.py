@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -35,6 +36,9 @@ from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
 from tools import dist_job, remote_guard, slurm  # noqa: E402
 
 LOOPBACK = '127.0.0.1'
+# SLURM tasks whose processes fail together (the same bad flag on every worker) report in
+# SLURM_PROCID order, this far apart: the first one's scancel silences the others.
+REPORT_STAGGER_S, REPORT_DELAY_MAX_S = 1.0, 30.0
 PASSED_TO_HOSTS = ('OMP_NUM_THREADS', 'MXNET_ENGINE_TYPE')  # besides DMLC_* and PS_*
 
 
@@ -321,7 +325,9 @@ def cancel_step(job_step):
 def run_slurm_task(args):
     """This task's one process of the job; on its failure, one line and the step cancelled.
     A task stopped by a signal (the step cancelled, srun interrupted) stops its process
-    and says nothing: srun reports that itself, and the failed task has said why."""
+    and says nothing: srun reports that itself, and the failed task has said why. A failed
+    task waits REPORT_STAGGER_S per task before it, so that of several failing at once
+    only the first one speaks."""
     task = slurm.task_from_env(os.environ, args.num_servers, args.num_workers, args.port)
     root, own = slurm_addresses(task)
     # servers and the scheduler print nothing while the job runs: only workers can stall
@@ -335,6 +341,8 @@ def run_slurm_task(args):
     job.add(dist_job.Member(task.role, task.index, task.count, proc, node=node))
     try:
         ended = job.watch()
+        if ended is not None:
+            time.sleep(min(REPORT_STAGGER_S * task.procid, REPORT_DELAY_MAX_S))
     except Interrupted as why:
         _ignore_signals()
         job.stop()

@@ -82,6 +82,7 @@ def _numbers(ranges, whole):
 
 @dataclass
 class Task:
+    procid: int        # SLURM_PROCID
     role: str          # scheduler, server or worker
     index: int         # its place among its role
     count: int         # how many of its role
@@ -128,7 +129,7 @@ def task_from_env(environ, num_servers, num_workers, port=None):
     if port is None:
         port = derived_port(job)
     role, index, count = role_of(procid, num_servers, num_workers)
-    return Task(role, index, count, expand_nodelist(environ['SLURM_JOB_NODELIST'])[0], port,
+    return Task(procid, role, index, count, expand_nodelist(environ['SLURM_JOB_NODELIST'])[0], port,
                 '%s.%s' % (job, step), _int_var(environ, 'SLURM_NODEID', '0'))
 
 
