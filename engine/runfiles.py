@@ -25,9 +25,12 @@ MAY_CHANGE = {'log_dir', 'exp_name', 'model_prefix', 'load_epoch', 'resume', 'lo
 FLAG_NAMES = {'lr_step_epochs': 'lr-steps'}
 # Training flags added after checkpoints were written, and the value a checkpoint without
 # them trained with (from its run settings): before --bn-momentum, every network but the
-# ImageNet ones kept its BatchNorm statistics with momentum 0.99.
+# ImageNet ones kept its BatchNorm statistics with momentum 0.99; before --clip-gradient,
+# --ema and --cutmix, none of them was on.
 ABSENT_MEANT = {'bn_momentum': lambda run: 0.9 if run['network'].startswith('symbol_')
-                else 0.99}
+                else 0.99,
+                'clip_gradient': lambda run: None, 'ema': lambda run: 0.0,
+                'cutmix': lambda run: 0.0}
 
 
 def config_dir(log_dir, dataset, aug_type, network):

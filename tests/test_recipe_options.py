@@ -240,6 +240,17 @@ def test_resume_refuses_another_value(small_slice, tmp_path, changed, words):  #
                                    'start a new run' % words[0])
 
 
+def test_a_checkpoint_older_than_the_flags_counts_them_as_off():
+    from engine.runfiles import changed_flags
+    old = dict(rand_seed=7, args=dict(mixup=0.0, lr=0.1, bn_momentum=0.9),  # before the flags
+               run=dict(network='cross', rand_seed=7))
+    assert changed_flags(old, dict(mixup=0.0, lr=0.1, ema=0.0, cutmix=0.0,
+                                   clip_gradient=None)) == []
+    assert changed_flags(old, dict(mixup=0.0, lr=0.1, ema=0.0, cutmix=1.0,
+                                   clip_gradient=0.5)) == [
+        '--clip-gradient None -> 0.5', '--cutmix 0.0 -> 1.0']
+
+
 def test_resume_without_the_averaged_weights_is_refused(small_slice, tmp_path):  # noqa: F811
     from common.errors import UserError
     first = train(small_slice, tmp_path, '--num-epochs', '1', '--ema', '0.9', '--lr-steps', '1')
