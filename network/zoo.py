@@ -35,6 +35,7 @@ FIELDS = {
     'sha256': (str, 'the weights file hash'),
     'test_accuracy': (float, 'top-1 on the whole test set'),
     'test_images': (int, 'test images scored'),
+    'test_batch_size': (int, 'the batch size they were scored at'),
     'slice': (dict, 'top-1 on the first test images: {"images": N, "accuracy": A}'),
     'trained': (dict, 'commit, command and log of the run'),
 }

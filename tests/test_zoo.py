@@ -27,7 +27,7 @@ def _save_tiny(root):
     entry = dict(network='resnet', depth=8, widen_factor=1, num_classes=4, dataset='tiny',
                  input_shape=[1, 12, 12], mean=[0.0], std=[1.0], classes=list('abcd'),
                  file='tiny/resnet_d8.params', bytes=len(data),
-                 sha256=hashlib.sha256(data).hexdigest(), test_accuracy=0.5, test_images=8,
+                 sha256=hashlib.sha256(data).hexdigest(), test_accuracy=0.5, test_images=8, test_batch_size=4,
                  slice=dict(images=4, accuracy=0.5),
                  trained=dict(commit='0' * 40, command='none', log='none'))
     _write_manifest(root, {ENTRY: entry})
@@ -126,3 +126,37 @@ def test_a_manifest_that_is_not_json_is_refused(tiny_zoo):
     open(os.path.join(root, zoo.MANIFEST), 'w').write('{"entries": [')
     with pytest.raises(network.PretrainedError, match='is not valid'):
         network.list_pretrained()
+
+
+@pytest.mark.slow
+def test_a_finished_run_becomes_an_entry_that_loads_as_its_checkpoint(tmp_path_factory,
+                                                                      tmp_path, monkeypatch):
+    from engine.logs import read_metrics
+    from engine.runfiles import metrics_path
+    from inference import zoo_entry
+    from inference.checkpoint import find_checkpoint
+    from inference.model import load_net
+    from inference_helpers import tiny_run
+    run = tiny_run(tmp_path_factory, 'cross', 14)
+    root = str(tmp_path / 'zoo')
+    os.makedirs(root)
+    _write_manifest(root, {})
+    monkeypatch.setattr(zoo, 'ROOT', root)
+    assert zoo_entry.main([run['log'], '--commit', 'abc', '--command', 'train']) == 0
+    name = 'fashion-mnist/cross_d14'
+    entry = zoo.get_entry(name)
+    assert entry['test_accuracy'] == read_metrics(metrics_path(run['log']))[-1].val_acc
+    assert entry['test_images'] == 200 and entry['slice']['images'] == 1000
+    assert entry['trained'] == dict(commit='abc', command='train', log=run['log'], epochs=2,
+                                    seed=5)
+    x = mx.nd.random.uniform(shape=(2, 1, 28, 28))
+    expected = load_net(find_checkpoint(run['log']))(x).asnumpy()
+    np.testing.assert_array_equal(network.get_net('cross', depth=14,
+                                                  pretrained='fashion-mnist')(x).asnumpy(),
+                                  expected)
+    # a run that is not finished is refused
+    unfinished = find_checkpoint(run['log'], 1)
+    with pytest.raises(Exception, match='is not finished'):
+        zoo_entry.entry_of(unfinished, zoo_entry.build_parser().parse_args(
+            [run['log'], '--commit', 'abc', '--command', 'train', '--name', name]),
+            b'', (0.5, 0.5, 200, 64))
