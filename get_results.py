@@ -236,6 +236,9 @@ def collect(root, median_rule='run'):
         except OSError as err:
             notes.append('skipped %s: cannot read it (%s)' % (name, err.strerror))
             continue
+        except UserError as err:   # swapped for a FIFO since it was listed
+            notes.append('skipped %s: %s' % (name, err))
+            continue
         if not run.is_log:
             notes.append('skipped %s: not a training log' % name)
             continue

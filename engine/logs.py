@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from common.errors import UserError
+from common.reading import open_regular, regular_opener
 from engine import runfiles
 from engine.checkpoint import WriteFailed
 
@@ -195,7 +197,7 @@ def epoch_of_line(line):
 def lines_before_epoch(path, epoch, of_metrics=False):
     """The lines of a log (or of a metrics file) about epochs 0..epoch-1, as they are."""
     kept = []
-    with open(path, errors='replace') as handle:
+    with open_regular(path, 'r', errors='replace') as handle:
         for line in handle:
             if of_metrics:
                 found = _metrics_epoch(line)
@@ -220,7 +222,7 @@ def read_metrics(path):
     """
     by_epoch = {}
     names = EpochRecord.__dataclass_fields__
-    with open(path, errors='replace') as handle:
+    with open_regular(path, 'r', errors='replace') as handle:
         for line in handle:
             try:
                 figures = json.loads(line)
@@ -283,7 +285,9 @@ class Run:
 
     @property
     def epochs_done(self):
-        return len(self.records)
+        """Distinct validated epochs (within --num-epochs when known), never lines."""
+        return len([record for record in self.records
+                    if self.num_epochs is None or record.epoch < self.num_epochs])
 
     @property
     def complete(self):
@@ -426,7 +430,8 @@ def parse_log(path):
     head, bad, first_bad = [], 0, None
     per_node = {}   # rank -> epoch -> _EpochAccumulator
     in_head = True
-    with open(path, encoding='utf-8', errors='replace') as stream:
+    # a regular file only: a FIFO would block the reader
+    with open(path, encoding='utf-8', errors='replace', opener=regular_opener()) as stream:
         for number, raw in enumerate(stream, 1):
             line = raw.rstrip('\r\n')
             if not line.strip():
@@ -447,9 +452,7 @@ def parse_log(path):
                 continue
             bad += 1
             first_bad = first_bad or number
-    args = parse_namespace(next((h for h in head if h.startswith('start with arguments')), ''))
-    # this port: what the engine settled (the canonical network name, the seed) wins
-    args.update(parse_namespace(next((h for h in head if h.startswith('run settings')), '')))
+    args = args_of_head(head)
     config, run_number = _split_run_number(os.path.splitext(os.path.basename(path))[0], args)
     metrics = runfiles.metrics_path(path)
     # this port's run: the figures as computed, not as printed (a regular file only: a
@@ -462,6 +465,34 @@ def parse_log(path):
                network=network, head=head, args=args, records=records,
                unparseable_lines=bad, first_unparseable=first_bad,
                nodes=sorted(rank for rank in per_node if per_node[rank]))
+
+
+def args_of_head(head):
+    """The flags a log's head gives: its `start with arguments` line, updated by what this
+    port's engine settled (`run settings`: the canonical network name, the seed)."""
+    args = parse_namespace(next((h for h in head if h.startswith('start with arguments')), ''))
+    args.update(parse_namespace(next((h for h in head if h.startswith('run settings')), '')))
+    return args
+
+
+HEAD_LIMIT = 65536   # bytes: a head is a few lines; a 2016 head's Namespace spans several
+
+
+def read_head_args(path):
+    """args_of_head of the log at `path`, read no further than its first epoch line or
+    HEAD_LIMIT bytes; {} when it cannot be read or has no head yet."""
+    head = []
+    try:
+        with open_regular(path) as handle:
+            text = handle.read(HEAD_LIMIT).decode('utf-8', 'replace')
+    except (OSError, UserError):
+        return {}
+    for line in text.splitlines():
+        msg = _LINE.match(line).group('msg').rstrip()
+        if _EPOCH_ANY.match(msg):
+            break
+        head.append(msg)
+    return args_of_head(head)
 
 
 def _records_from_lines(per_node):

@@ -13,7 +13,7 @@ import os
 
 from common.errors import UserError
 from engine.checkpoint import checkpoint_epochs, params_file, read_state
-from engine.lock import RunLock
+from engine.lock import RunLock, lock_path
 
 # Flags a resumed run may change: where files go, what it reports, which devices it uses,
 # how long it runs (a changed schedule shows in lr_step_epochs). The network's own name
@@ -57,9 +57,10 @@ def split_run_number(name, stem):
 def claim_log_path(folder, stem):
     """Create and return the log of the first free run number.
 
-    A number is free when neither its log nor its weights folder exists (a run whose log
-    was deleted keeps its checkpoints). O_EXCL makes the claim atomic: two runs started at
-    the same moment get different numbers, and an existing log is never opened for writing.
+    A number is free when no file of its run exists (run_paths: a run whose log was
+    deleted keeps its checkpoints, and its metrics must not become a new run's). O_EXCL
+    makes the claim atomic: two runs started at the same moment get different numbers, and
+    an existing log (or a link planted in its place) is never opened for writing.
     """
     try:
         os.makedirs(folder, exist_ok=True)
@@ -70,7 +71,7 @@ def claim_log_path(folder, stem):
     while True:
         path = os.path.join(folder, run_log_name(stem, run) + '.txt')
         run += 1
-        if os.path.lexists(os.path.dirname(weights_prefix(path))):
+        if any(os.path.lexists(taken) for taken in run_paths(path)[1:]):
             continue
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -83,13 +84,42 @@ def claim_log_path(folder, stem):
         return path
 
 
+def run_paths(log_path):
+    """Every file of the run whose log is `log_path`: the log, its metrics, its lock and
+    its weights folder. A run number whose files all are absent is free."""
+    return [log_path, metrics_path(log_path), lock_path(log_path),
+            os.path.dirname(weights_prefix(log_path))]
+
+
+def is_run_of(log_path, stem):
+    """The one rule for which logs are runs of a configuration (resume, --load-epoch, the
+    sweep, get_results' grouping): the name is `stem` and a run number, and the head, once
+    written, names that configuration. The name alone is ambiguous when --exp-name ends
+    in a digit: `a` + run 11 and `a1` + run 1 are both `..._a11`."""
+    if split_run_number(log_name(log_path), stem) is None:
+        return False
+    named = head_stem(log_path)
+    return named is None or named == stem
+
+
+def head_stem(log_path):
+    """The configuration stem the log's head names; None when it names none (a log cut
+    before its head, a 2016 log without its flags)."""
+    from engine.logs import read_head_args   # engine.logs reads the layout from here
+    args = read_head_args(log_path)
+    try:
+        return config_stem(args['network'], args['depth'], args['widen_factor'],
+                           args.get('exp_name'))
+    except (KeyError, TypeError):
+        return None
+
+
 def run_logs(folder, stem):
-    """Existing logs of one configuration, oldest run first."""
+    """Existing logs of one configuration (is_run_of), oldest run first."""
     found = []
-    for path in glob.glob(os.path.join(glob.escape(folder), stem + '*.txt')):
-        run = split_run_number(log_name(path), stem)
-        if run is not None:
-            found.append((run, path))
+    for path in glob.glob(os.path.join(glob.escape(folder), glob.escape(stem) + '*.txt')):
+        if is_run_of(path, stem):
+            found.append((split_run_number(log_name(path), stem), path))
     return [path for _, path in sorted(found)]
 
 

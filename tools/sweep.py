@@ -184,7 +184,7 @@ def dry_run(args):
     print('%d runs, %d at a time, OMP_NUM_THREADS=%d each' % (
         len(args.points), args.jobs, args.threads))
     for point in args.points:
-        state = read_run(point.log_dir(args.log_dir), point, args.exp_name)
+        state = read_run(point.log_dir(args.log_dir), point, args.exp_name, args.train_args)
         print('%s: %s' % (point.key, describe(state)))
         if not state.finished:
             print('  OMP_NUM_THREADS=%d %s' % (
@@ -246,7 +246,8 @@ def print_status(args):
     runs = []
     for run in plan['runs']:
         point = run['point']
-        state = read_run(point.log_dir(args.log_dir), point, plan['exp_name'])
+        state = read_run(point.log_dir(args.log_dir), point, plan['exp_name'],
+                         plan['train_args'])
         status = run['status']
         if not holder and status == 'running':   # the sweep died without saying so
             status = 'stopped'
@@ -298,7 +299,8 @@ class Sweep:
         return sum(earlier) / len(earlier) if earlier else None
 
     def refresh(self, point, status, **extra):
-        state = read_run(point.log_dir(self.args.log_dir), point, self.args.exp_name)
+        state = read_run(point.log_dir(self.args.log_dir), point, self.args.exp_name,
+                         self.args.train_args)
         kept = {key: value for key, value in self.runs.get(point, {}).items()
                 if key in ('pid', 'output', 'returncode')}
         kept.update(extra, epoch_seconds=state.epoch_seconds)

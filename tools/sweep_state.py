@@ -16,8 +16,10 @@ from common.errors import UserError
 from common.atomic import atomic_write
 from common.pidlock import Busy, PidLock
 from engine.checkpoint import checkpoint_epochs
-from engine.runfiles import (config_stem, log_name, metrics_path, run_logs, split_run_number,
-                             weights_prefix)
+from common.reading import open_regular
+from engine.logs import read_head_args, read_metrics
+from engine.runfiles import (config_dir, config_stem, log_name, metrics_path, run_logs,
+                             split_run_number, weights_prefix)
 
 PLAN_FILE = 'sweep.json'
 LOCK_FILE = 'sweep.lock'
@@ -79,46 +81,71 @@ class RunState:
         return not self.finished and self.checkpoint is not None
 
 
-def read_run(log_dir, point, exp_name):
+def read_run(log_dir, point, exp_name, train_args=None):
     """The state of the latest run of `point` under `log_dir`, from the files it wrote:
     <log_dir>/<dataset>[_noaug]/<net>/<net>_d<D>w<W>_<exp><run>.txt, <log>.metrics.jsonl,
     weights/<log name>/<log name>-<epoch:04d>.params and .state (a checkpoint counts once
-    both exist: train_model.py writes the .state last)."""
+    both exist: train_model.py writes the .state last). The runs are those the engine's
+    own rule gives (runfiles.run_logs) in the folder of the data set and augmentation that
+    `train_args` (the flags after `--`) choose; without them, in every data set folder."""
     stem = config_stem(point.network, point.depth, point.widen_factor, exp_name)
+    if train_args is None:
+        folders = glob.glob(os.path.join(glob.escape(log_dir), '*', point.network))
+    else:
+        folders = [run_folder(log_dir, point, train_args)]
     logs = []
-    # the sweep does not resolve --dataset / --aug-type: it looks in every data set folder
-    for folder in glob.glob(os.path.join(glob.escape(log_dir), '*', point.network)):
+    for folder in folders:
         logs.extend((split_run_number(log_name(path), stem), path)
                     for path in run_logs(folder, stem))
     if not logs:
         return RunState()
     log = max(logs)[1]
     state = RunState(log=log)
-    found = re.search(r'\bnum_epochs=(\d+)', read_text(log, 0, 65536))
-    state.num_epochs = int(found.group(1)) if found else None
+    num_epochs = read_head_args(log).get('num_epochs')
+    state.num_epochs = num_epochs if isinstance(num_epochs, int) else None
     epochs = [int(n) for n in re.findall(r'Epoch\[(\d+)\]', read_text(log, -4096))]
     state.current_epoch = max(epochs) if epochs else None
-    for line in read_text(metrics_path(log)).splitlines():
-        try:
-            state.epoch_seconds.append(float(json.loads(line)['time_cost']))
-        except (ValueError, KeyError, TypeError):
-            continue   # a line cut short by a kill: that epoch is not done
-    state.epochs_done = len(state.epoch_seconds)
+    # distinct epochs, never lines: a resumed run writes the epochs after its checkpoint
+    # again, and an epoch of another length is none of this run's
+    records = [r for r in read_metrics_quietly(metrics_path(log))
+               if state.num_epochs is None or r.epoch < state.num_epochs]
+    state.epoch_seconds = [r.time_cost for r in records if r.time_cost is not None]
+    state.epochs_done = len(records)
     saved = checkpoint_epochs(weights_prefix(log))   # the engine's own rule
     state.checkpoint = saved[-1] if saved else None
     return state
 
 
-def read_text(path, start=0, size=-1):
-    """The text of a file, or `size` bytes from `start` (negative: from the end)."""
+def run_folder(log_dir, point, train_args):
+    """The folder train_model.py puts the runs of `point` in, given the flags after `--`
+    (their --dataset and --aug-type, as train_model.py resolves them)."""
+    from data.datasets import DATASETS
+    from train_model import build_parser
+    args, _ = build_parser().parse_known_args(list(train_args))
+    aug_type = DATASETS[args.dataset]['aug_type'] if args.aug_type is None else args.aug_type
+    return config_dir(log_dir, args.dataset, aug_type, point.network)
+
+
+def read_metrics_quietly(path):
+    """The epochs of a metrics file (engine.logs.read_metrics); none when it is missing or
+    is no regular file."""
     try:
-        with open(path, 'rb') as handle:
+        return read_metrics(path)
+    except (OSError, UserError):
+        return []
+
+
+def read_text(path, start=0, size=-1):
+    """The text of a file, or `size` bytes from `start` (negative: from the end); '' when
+    it is missing or is no regular file (a FIFO would block)."""
+    try:
+        with open_regular(path) as handle:
             if start < 0:
                 handle.seek(max(0, os.fstat(handle.fileno()).st_size + start))
             else:
                 handle.seek(start)
             return handle.read(size).decode('utf-8', 'replace')
-    except FileNotFoundError:
+    except (OSError, UserError):
         return ''
 
 
