@@ -443,7 +443,9 @@ def png_bytes(figure):
 
 def write_output(path, data, force):
     """Write data (bytes) unless the file already holds exactly that; 'written'/'unchanged'."""
-    if not force and os.path.isfile(path):
+    # a link in its place is replaced (write_whole renames over it), never compared or
+    # written through
+    if not force and os.path.isfile(path) and not os.path.islink(path):
         with open(path, 'rb') as existing:
             if existing.read() == data:
                 return 'unchanged'

@@ -5,8 +5,12 @@ behind by a killed process is stale by construction and the next process simply 
 With `remove=True` the file is removed on release; a process that locked a file just
 removed (the same name, another inode) then tries again.
 """
+import errno
 import fcntl
 import os
+import stat
+
+from common.atomic import open_nofollow
 
 
 class Busy(Exception):
@@ -28,7 +32,7 @@ class PidLock:
 
     def acquire(self):
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open_lock_file(self.path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -72,8 +76,8 @@ class PidLock:
     @staticmethod
     def holder(path):
         """The pid (text) of the live process holding `path`, or None."""
-        try:
-            fd = os.open(path, os.O_RDONLY)
+        try:   # not blocking on a FIFO, not reading through a link
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             return None
         try:
@@ -83,6 +87,16 @@ class PidLock:
             return _read_pid(fd) or 'unknown'
         finally:
             os.close(fd)
+
+
+def _open_lock_file(path):
+    """The lock file, created when missing: never through a link planted in its place, and
+    only a regular file (a FIFO or device there is an OSError naming it)."""
+    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, 'not a regular file', path)
+    return fd
 
 
 def _read_pid(fd):

@@ -12,6 +12,7 @@ import zlib
 
 from tqdm import tqdm
 
+from common.atomic import nofollow_opener
 from common.errors import UserError
 
 _CHUNK = 1 << 20
@@ -60,7 +61,7 @@ def download(url, path, md5):
     partial = path + '.part'
     done = False
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, 'wb') as out:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, 'wb', opener=nofollow_opener) as out:
             total = int(response.headers.get('Content-Length') or 0) or None
             with tqdm(total=total, unit='B', unit_scale=True,
                       desc='download %s' % os.path.basename(path)) as bar:
@@ -74,7 +75,7 @@ def download(url, path, md5):
         raise UserError('cannot download %s (%s); download it by hand and pass its folder '
                         'with --source' % (url, getattr(err, 'reason', err))) from None
     finally:
-        if os.path.exists(partial):
+        if os.path.lexists(partial):
             os.remove(partial)
         if not done:
             for folder in created:

@@ -30,6 +30,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 import network
+from common.atomic import open_append
 from common.errors import UserError
 from engine import checkpoint, logs, recipe, recipe_flags, runfiles, tensorboard
 from engine.best import BestCheckpoint
@@ -244,7 +245,7 @@ def _start_log(logger, files, args, run):
     for source, target, of_metrics in copies:
         lines = logs.lines_before_epoch(source, files.start_epoch, of_metrics=of_metrics)
         try:
-            with open(target, 'a') as handle:
+            with open_append(target) as handle:
                 handle.writelines(lines)
         except OSError as err:
             raise checkpoint.WriteFailed(target, err)

@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from common.atomic import nofollow_opener, open_append
 from common.errors import UserError
 from common.reading import open_regular, regular_opener
 from engine import runfiles
@@ -77,6 +78,11 @@ class _RunLogHandler(logging.FileHandler):
             super().__init__(path, mode='a')
         except OSError as err:
             raise WriteFailed(path, err)
+
+    def _open(self):
+        """The log, never a link planted in its place (common/atomic.py)."""
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+                    opener=nofollow_opener)
 
     def handleError(self, record):
         err = sys.exc_info()[1]
@@ -173,7 +179,7 @@ def append_metrics(path, figures):
     its own: glued to the cut one, the resumed epoch's figures would be unreadable too.
     """
     try:
-        with open(path, 'ab+') as handle:
+        with open_append(path, 'ab+') as handle:
             cut = handle.seek(0, os.SEEK_END) > 0 and _last_byte(handle) != b'\n'
             handle.write((('\n' if cut else '') + json.dumps(figures) + '\n').encode())
     except OSError as err:

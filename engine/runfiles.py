@@ -74,7 +74,7 @@ def claim_log_path(folder, stem):
         if any(os.path.lexists(taken) for taken in run_paths(path)[1:]):
             continue
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
         except FileExistsError:
             continue
         except OSError as err:

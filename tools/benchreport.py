@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 import benchlib
+from common.atomic import write_whole_text
 from common.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,8 +199,7 @@ def print_table(rows, ratios, peak):
 
 def write_json(path, report):
     if path:
-        with open(path, 'w') as out:
-            json.dump(report, out, indent=1, sort_keys=True)
+        write_whole_text(path, json.dumps(report, indent=1, sort_keys=True))
         print('figures written to %s' % path)
 
 

@@ -34,6 +34,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from common.atomic import open_append  # noqa: E402
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
 from engine.flags import check_exp_name  # noqa: E402
 import sweep_state  # noqa: E402
@@ -314,7 +315,7 @@ class Sweep:
         env = dict(os.environ, OMP_NUM_THREADS=str(self.args.threads))
         try:
             os.makedirs(os.path.dirname(output_path), exist_ok=True)
-            output = open(output_path, 'a')
+            output = open_append(output_path)
             output.write('=== %s OMP_NUM_THREADS=%d %s\n' % (
                 time.strftime('%Y-%m-%d %H:%M:%S'), self.args.threads, shlex.join(command)))
             output.flush()

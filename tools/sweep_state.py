@@ -208,6 +208,9 @@ class SweepLock(PidLock):
             raise UserError('another sweep (pid %s) is running on %s; wait for it, stop it, '
                             'or pass another --log-dir' % (busy.holder,
                                                            os.path.dirname(self.path)))
+        except OSError as err:
+            raise UserError('cannot write the sweep lock %s (%s)'
+                            % (self.path, err.strerror or err)) from None
 
     @staticmethod
     def holder(root):
