@@ -538,4 +538,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    run_main(main)
+    run_main(main, mxnet=False)

@@ -5,12 +5,14 @@
 """
 import argparse
 
-import train_model
-from common.errors import ArgumentParser, UserError, run_main
-from data.datasets import DATASETS
-from engine import flags, runtime
-from engine.meter import TOP5_MIN_CLASSES
-from engine.summary import print_summary
+from common import environment
+environment.exit_if_bad()   # before anything loads MXNet, which aborts on a bad value
+import train_model  # noqa: E402
+from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
+from data.datasets import DATASETS  # noqa: E402
+from engine import flags, runtime  # noqa: E402
+from engine.meter import TOP5_MIN_CLASSES  # noqa: E402
+from engine.summary import print_summary  # noqa: E402
 
 
 def imagenet_nets():

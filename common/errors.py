@@ -17,11 +17,16 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError('%s (see %s --help)' % (message, self.prog))
 
 
-def run_main(main, argv=None):
+def run_main(main, argv=None, mxnet=True):
     """Run `main(argv)` and end the process with its exit code (None: 0); a UserError
-    becomes one line on stderr and exit code 2. Every script ends through this."""
+    becomes one line on stderr and exit code 2. Every script ends through this. `mxnet`:
+    the script may load MXNet (or start processes that do), so the environment MXNet
+    reads is checked first (common/environment.py)."""
     import sys
+    from common import environment
     try:
+        if mxnet:
+            environment.check()
         code = main(argv)
     except UserError as err:
         print('error: %s' % err, file=sys.stderr)

@@ -40,6 +40,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from common import environment  # noqa: E402
+environment.exit_if_bad()   # before anything loads MXNet, which aborts on a bad value
 from common.atomic import write_whole, write_whole_csv  # noqa: E402
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
 from engine.flags import check_network_size  # noqa: E402
