@@ -156,6 +156,7 @@ def setup(args, net, data_loader, input_shape, top5):
         runfiles.config_dir(args.log_dir, args.dataset, args.aug_type, canonical),
         runfiles.config_stem(canonical, args.depth, args.widen_factor, args.exp_name),
         rank, resume=args.resume, load_epoch=args.load_epoch, model_prefix=args.model_prefix)
+    session = None
     try:
         files.check_continuation(args)
         files.lock()   # --resume: its run, before anything is read from it
@@ -171,23 +172,29 @@ def setup(args, net, data_loader, input_shape, top5):
             logger.info(schedule.describe())
         if args.tensorboard is not None:
             tensorboard.summary_writer_class()  # missing: an error before any file is written
+        # a resumed run's best checkpoint is read (and checked) before anything is written
+        best = BestCheckpoint(files.prefix, logger) if args.save_best and files.prefix \
+            and rank == 0 else None
         session = Session(args=args, run=run, net=net, trainer=None, contexts=contexts,
                           files=files, logger=logger, train_it=train_it, val_it=val_it,
                           schedule=schedule, top5=top5, rank=rank, num_workers=num_workers,
-                          mixer=recipe.make_mixer(args))
+                          mixer=recipe.make_mixer(args), best=best)
         _prepare_net(session, kv, input_shape)
+        # the last refusals before the log is claimed: a run refused here leaves nothing
+        if args.tensorboard is not None and rank == 0:
+            session.board = tensorboard.ScalarWriter(args.tensorboard)
         _open_log(session)
+        if args.save_best and rank == 0 and session.best is None:
+            session.best = BestCheckpoint(files.prefix, logger)   # a new run: none yet
     except BaseException as err:
+        if session is not None and session.board is not None:
+            session.board.discard()
         files.abandon()
         files.release()
         if isinstance(err, checkpoint.WriteFailed):
             raise _stopped(logger, err, session_checkpoint(files))
         logs.close_log_file(logger)
         raise
-    if args.tensorboard is not None and rank == 0:
-        session.board = tensorboard.ScalarWriter(args.tensorboard)
-    if args.save_best and rank == 0:
-        session.best = BestCheckpoint(files.prefix, logger)
     return session
 
 

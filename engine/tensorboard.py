@@ -6,6 +6,9 @@ Tags: train/loss and train/top1 per log window and per epoch (epoch/...), lr per
 val/loss, val/top1 (and val/top5) per epoch; the step is the global batch count, per epoch
 the number of finished epochs.
 """
+import os
+import shutil
+
 from common.errors import UserError
 
 
@@ -21,10 +24,13 @@ def summary_writer_class():
 
 class ScalarWriter:
     def __init__(self, log_dir):
+        self.log_dir = log_dir
+        self.existing = set(os.listdir(log_dir)) if os.path.isdir(log_dir) else None
         try:
             self.writer = summary_writer_class()(log_dir)
         except OSError as err:
-            raise UserError('cannot write TensorBoard events to %s (%s)' % (log_dir, err))
+            raise UserError('cannot write TensorBoard events to %s (%s)'
+                            % (log_dir, err.strerror or err)) from None
 
     def window(self, num_update, lr, loss, top1):
         self.writer.add_scalar('train/loss', loss, num_update)
@@ -42,3 +48,13 @@ class ScalarWriter:
 
     def close(self):
         self.writer.close()
+
+    def discard(self):
+        """Close and remove what this writer created (a run refused at its start)."""
+        self.writer.close()
+        if self.existing is None:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            return
+        for name in set(os.listdir(self.log_dir)) - self.existing:
+            if name.startswith('events.out.tfevents.'):
+                os.remove(os.path.join(self.log_dir, name))
