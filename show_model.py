@@ -295,6 +295,8 @@ def render(dot_source, path, fmt, dot=None):
 def make_net(args):
     """The network the flags name, its input shape and its file stem."""
     import network
+    if args.num_classes is not None and args.num_classes < 1:
+        raise UserError('--num-classes must be at least 1 (got %d)' % args.num_classes)
     try:
         name = network.resolve_name(args.network)    # paper names are aliases
         spec = network.SPECS[name]

@@ -43,7 +43,9 @@ def parse(argv=None):
                         'networks train with train_model.py)'
                         % (args.network, ', '.join(sorted(nets))))
     # The log name carries the paper's depth of the network (DFN-MR-50, ResNet-98).
-    args.depth = args.depth or nets[args.network].paper_depth
+    args.depth = flags.given(args.depth, nets[args.network].paper_depth)
+    if args.depth < 1:
+        raise UserError('--depth must be at least 1 (got %d)' % args.depth)
     return train_model.resolve_num_examples(
         flags.resolve_defaults(args, DATASETS[args.dataset]))
 

@@ -29,7 +29,13 @@ def add_network_args(parser, dataset_names, default_network='cross', default_dep
 
 def num_classes_of(args, dataset_spec):
     """The class count: --num-classes when given, else the data set's."""
-    return args.num_classes or dataset_spec['num_classes']
+    return given(args.num_classes, dataset_spec['num_classes'])
+
+
+def given(value, default):
+    """A flag's value when it was given, else `default`. A given 0 stays 0, to be refused
+    by the checks: `value or default` trained --num-classes 0 with the data set's 10."""
+    return default if value is None else value
 
 
 def add_data_args(parser):
@@ -285,7 +291,8 @@ def _check_test_batch(args):
 def check_network_size(depth, widen, num_classes, batch_size=64, data_shape=32):
     """Refuse CIFAR-style networks whose training would need more than MEMORY_LIMIT
     (estimated); the defaults: train_model.py's batch on CIFAR."""
-    for flag, value in (('--depth', depth), ('--widen-factor', widen)):
+    for flag, value in (('--depth', depth), ('--widen-factor', widen),
+                        ('--num-classes', 1 if num_classes is None else num_classes)):
         if value < 1:
             raise UserError('%s must be at least 1 (got %d)' % (flag, value))
     params = PARAMS_PER_DEPTH * depth * widen ** 2 + 64 * widen * (num_classes or 0)

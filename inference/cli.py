@@ -73,6 +73,8 @@ def context_of(args):
     import mxnet as mx
     if args.gpu is None:
         return mx.cpu()
+    if args.gpu < 0:
+        raise UserError('--gpu %d: GPU ids start at 0' % args.gpu)
     if args.gpu >= mx.context.num_gpus():
         raise UserError('--gpu %d: MXNet sees %d GPUs; leave --gpu out to run on the CPU'
                         % (args.gpu, mx.context.num_gpus()))

@@ -44,7 +44,7 @@ from common import environment  # noqa: E402
 environment.exit_if_bad()   # before anything loads MXNet, which aborts on a bad value
 from common.atomic import write_whole, write_whole_csv  # noqa: E402
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
-from engine.flags import check_network_size  # noqa: E402
+from engine.flags import check_network_size, given  # noqa: E402
 from engine.logs import parse_namespace  # noqa: E402
 from data.datasets import DATASETS, dataset_names  # noqa: E402
 
@@ -107,15 +107,15 @@ def configurations(args):
                         'depths)' % (len(names), len(depths)))
     if args.params and len(names) > 1:
         raise UserError('--params is a checkpoint of one network; %d were named' % len(names))
-    widen = args.widen_factor or logged.get('widen_factor') or 1
+    widen = given(args.widen_factor, logged.get('widen_factor') or 1)
     configs = [(name, depths[0] if len(depths) == 1 else depths[i], widen)
                for i, name in enumerate(names)]
     dataset = args.dataset or logged.get('dataset') or 'cifar10'
     if dataset not in DATASETS:
         raise UserError('unknown data set %r in %s' % (dataset, args.log))
     data = dict(dataset=dataset,
-                num_classes=args.num_classes or logged.get('num_classes')
-                or DATASETS[dataset]['num_classes'],
+                num_classes=given(args.num_classes, logged.get('num_classes')
+                                  or DATASETS[dataset]['num_classes']),
                 data_dir=args.data_dir or logged.get('data_dir')
                 or os.path.join('data', dataset),
                 aug_type=logged.get('aug_type'), data_shape=logged.get('data_shape'),
