@@ -4,13 +4,72 @@ Workers are spawned fresh (a forked child can deadlock on thread pools that Open
 started in the parent), so this module imports only numpy and OpenCV to start quickly. The
 parent packs the encoded bytes into records (mxnet.recordio) and writes them.
 """
+import io
+import warnings
+
 import cv2
 import numpy as np
+
+from common.errors import UserError
+from common.reading import open_regular
 
 # Small images are stored losslessly so the records decode to the official pixels exactly.
 PNG_COMPRESSION = 3
 SHORT_SIDE = 480
 JPEG_QUALITY = 95
+# An image file is read only when it is a regular file of at most MAX_IMAGE_BYTES, and
+# decoded only when its header says that it, and its copy resized to the short side the
+# data set needs, hold at most MAX_PIXELS each: a 1x20000 JPEG scaled to a short side of
+# 480 would need 13.8 GB, and OpenCV's allocation failure ends the process.
+MAX_IMAGE_BYTES = 64 << 20
+MAX_PIXELS = 1 << 26          # 8192 x 8192; 192 MiB in colour
+
+
+def read_image(path, flags, short_side=None):
+    """The image at `path` decoded by OpenCV (`flags`, e.g. cv2.IMREAD_COLOR), or None when
+    it is no image. UserError, naming the file and the limit, when it is no regular file
+    (a FIFO would block), is too large a file, or its header says it would decode or
+    resize (shorter side to `short_side`) to more than MAX_PIXELS."""
+    with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what='the image') as handle:
+        data = handle.read()
+    size = header_size(data, path)
+    if size is None:
+        return None
+    check_pixels(path, size, short_side)
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        return None
+
+
+def header_size(data, path):
+    """(width, height) from the image's header, without decoding it; None when the bytes
+    are no image format Pillow (matplotlib's dependency) knows."""
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():   # Pillow's own bomb warning: this module says it
+            warnings.simplefilter('ignore')
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError:
+        raise UserError('the image %s would decode to more than %d pixels, the limit'
+                        % (path, MAX_PIXELS)) from None
+    except Exception:   # Pillow raises many kinds on bytes that are no image
+        return None
+
+
+def check_pixels(path, size, short_side=None):
+    width, height = size
+    if width < 1 or height < 1 or width * height > MAX_PIXELS:
+        raise UserError('the image %s is %dx%d pixels: more than the limit of %d pixels'
+                        % (path, width, height, MAX_PIXELS))
+    if short_side is not None:
+        scale = short_side / min(width, height)
+        resized = round(width * scale) * round(height * scale)
+        if resized > MAX_PIXELS:
+            raise UserError('the image %s is %dx%d pixels: scaled to a shorter side of %d '
+                            'it would have %d pixels, more than the limit of %d'
+                            % (path, width, height, short_side, resized, MAX_PIXELS))
 
 
 def image_sums(images):
@@ -48,11 +107,12 @@ def resize_short_side(image, size=SHORT_SIDE):
 
 def encode_jpeg_file(path):
     """The short-side-480, quality-95 JPEG of one image file and its RGB channel sums, or
-    None when the file cannot be read as an image."""
+    None when the file cannot be read as an image; UserError when it is too large or no
+    regular file (read_image)."""
     cv2.setNumThreads(1)
     try:
-        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-    except (OSError, ValueError, cv2.error):
+        image = read_image(path, cv2.IMREAD_COLOR, SHORT_SIDE)
+    except OSError:
         image = None
     if image is None:
         return None

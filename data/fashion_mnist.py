@@ -15,6 +15,7 @@ import zlib
 import numpy as np
 
 from common.errors import UserError
+from common.reading import open_regular
 from data.fetch import download, md5_of
 from data.recwriter import Staging, write_image_array
 
@@ -40,32 +41,55 @@ INPUT_NOTE = ('one grey channel at 28x28 (no resizing, no colour copies); augmen
 _UBYTE = 0x08
 
 
-def read_idx(path, dims):
-    """The uint8 array of an IDX file (gzip or plain), after checking its header and length."""
+# The largest IDX file the data set has: 60,000 images of 28x28 plus the header. A file
+# (or its gzip stream) is never read or decompressed past what its header promises, and a
+# header may promise at most this: a gzip bomb of a few MB would otherwise inflate to GBs.
+MAX_IDX_BYTES = 16 + 60000 * 28 * 28
+
+
+def read_idx(path, dims, max_bytes=MAX_IDX_BYTES):
+    """The uint8 array of an IDX file (gzip or plain), after checking its header and length;
+    what is read (decompressed) is bounded by the header and by `max_bytes`."""
     try:
-        with open(path, 'rb') as f:
-            raw = f.read()
-        data = gzip.decompress(raw) if raw[:2] == b'\x1f\x8b' else raw
+        with open_regular(path) as raw:
+            gzipped = raw.read(2) == b'\x1f\x8b'
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw, mode='rb') if gzipped else raw
+            data = _read_idx_stream(stream, path, dims, max_bytes)
     except OSError as err:
         raise UserError('cannot read %s (%s)' % (path, err.strerror or err)) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise UserError('%s is truncated or corrupt (%s); get the file again' % (path, err)) \
             from None
+    shape = struct.unpack('>%dI' % dims, data[4:4 + 4 * dims])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape), \
+        md5_of(data=data)
+
+
+def _read_idx_stream(stream, path, dims, max_bytes):
+    """The bytes of the IDX file `stream` reads: its header, checked, then as many bytes as
+    the header promises and one more (to find a longer file), never more."""
     head = 4 + 4 * dims
+    data = stream.read(head)
     if len(data) < head:
         raise UserError('%s is truncated: no IDX header' % path)
     zero, dtype, ndim = struct.unpack('>HBB', data[:4])
     if zero != 0 or dtype != _UBYTE or ndim != dims:
         raise UserError('%s is not an IDX file of %d-dimensional unsigned bytes' % (path, dims))
     shape = struct.unpack('>%dI' % dims, data[4:head])
-    expected = head + int(np.prod(shape))
+    expected = head + int(np.prod(shape, dtype=np.int64))
+    if expected > max_bytes:
+        raise UserError('%s: its header promises %d bytes (shape %s), more than a '
+                        'Fashion-MNIST file can hold (%d); get the official file'
+                        % (path, expected, 'x'.join(map(str, shape)), max_bytes))
+    data += stream.read(expected - head)
     if len(data) < expected:
         raise UserError('%s is truncated: its header promises %d bytes, it has %d; get the '
                         'file again' % (path, expected, len(data)))
-    if len(data) > expected:
-        raise UserError('%s has %d bytes more than its header promises; get the file again'
-                        % (path, len(data) - expected))
-    return np.frombuffer(data, np.uint8, offset=head).reshape(shape), md5_of(data=data)
+    if stream.read(1):
+        raise UserError('%s has more bytes than its header promises (%d); get the file '
+                        'again' % (path, expected))
+    return data
 
 
 def find_sources(source, download_dir):

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from common.atomic import nofollow_opener
 from common.errors import UserError
+from common.reading import open_regular
 
 _CHUNK = 1 << 20
 # Default of the converters' md5 arguments: the official file's checksum.
@@ -27,7 +28,7 @@ def md5_of(path=None, data=None):
         digest.update(data)
         return digest.hexdigest()
     try:
-        with open(path, 'rb') as f:
+        with open_regular(path) as f:   # a FIFO would block the sum forever
             for chunk in iter(lambda: f.read(_CHUNK), b''):
                 digest.update(chunk)
     except OSError as err:

@@ -10,6 +10,7 @@ import numbers
 import os
 
 from common.errors import UserError
+from common.reading import open_regular
 
 META_NAME = 'dataset.json'
 FIX = 'rerun `python -m data.prepare <dataset> --force` or correct it'
@@ -91,13 +92,16 @@ def check_meta(path, meta):
         _check_file_entries(path, meta['files'])
 
 
+META_MAX_BYTES = 16 << 20   # ImageNet's, with its 1,000 class names and skipped list: KBs
+
+
 def read_meta(data_dir):
     """The checked JSON that data.prepare writes beside the records, or None without one."""
     path = os.path.join(data_dir, META_NAME)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None
     try:
-        with open(path, 'rb') as f:
+        with open_regular(path, max_bytes=META_MAX_BYTES, what='the data set description') as f:
             meta = json.loads(f.read().decode('utf-8'))
     except (OSError, ValueError) as err:
         raise UserError('%s is unreadable (%s); %s' % (path, err, FIX)) from None

@@ -12,6 +12,7 @@ Layout as MXNet 1.9.1 writes it (little-endian; dense arrays, format 2):
 import struct
 
 from common.errors import UserError
+from common.reading import open_regular
 
 LIST_MAGIC = 0x112
 ARRAY_MAGIC = 0xF993FAC9
@@ -49,7 +50,7 @@ def check_nd_file(path, what):
     `what` names the file in the message, e.g. 'the weights' or 'the optimizer states'.
     """
     try:
-        with open(path, 'rb') as handle:
+        with open_regular(path, what=what) as handle:
             data = handle.read()
     except OSError as err:
         raise UserError('cannot read %s %s (%s)' % (what, path, err.strerror))

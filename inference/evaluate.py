@@ -63,9 +63,9 @@ def main(argv=None):
         cli.check_output(args.json, '--json')
     data_dir = args.data_dir or flags['data_dir']
     rec_path = os.path.join(data_dir, args.val_dataset or flags['val_dataset'])
-    batch_size = cli.batch_size_of(args, checkpoint)
-    from inference.records import (class_names, first_and_all, logits_of, padded,
-                                   record_batches)
+    from inference.records import (capped_batch_size, class_names, first_and_all, logits_of,
+                                   padded, record_batches)
+    batch_size = capped_batch_size(rec_path, cli.batch_size_of(args, checkpoint))
     from inference.scoring import figures, report_lines, save_confusion_png
     batches = record_batches(flags, rec_path, batch_size)
     print('checkpoint %s (%s, depth %d, widen %d; %s), records %s: %d images'

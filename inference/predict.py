@@ -86,13 +86,12 @@ def main(argv=None):
     cli.prepare_mxnet()
     checkpoint = cli.checkpoint_of(args)
     flags = checkpoint.flags
-    from inference.records import (class_names, first_and_all, logits_of, padded,
-                                   record_batches)
+    from inference.records import (capped_batch_size, class_names, first_and_all, logits_of,
+                                   padded, record_batches)
     names = class_names(args.data_dir or flags['data_dir'], flags['num_classes'])
     with tempfile.TemporaryDirectory(prefix='predict-') as scratch:
         rec_path, images, labelled = records_of(args.input, flags['dataset'], scratch)
-        batches = record_batches(flags, rec_path, 1)
-        batch_size = min(cli.batch_size_of(args, checkpoint), batches.num_examples)
+        batch_size = capped_batch_size(rec_path, cli.batch_size_of(args, checkpoint))
         batches = record_batches(flags, rec_path, batch_size)
         first, stream = first_and_all(batches)
         log = lambda line: print(line, file=sys.stderr)  # noqa: E731 (stdout is the result)

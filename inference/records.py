@@ -13,7 +13,7 @@ import numpy as np
 
 from common.errors import UserError
 from data.datasets import DATASETS
-from data.encode import encode_jpeg_file
+from data.encode import encode_jpeg_file, read_image
 from network import mean_prediction
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.pgm',
@@ -32,6 +32,14 @@ def record_batches(flags, rec_path, batch_size, threads=None):
         aug_type=flags['aug_type'], data_shape=flags['data_shape'], train_rec=name,
         val_rec=name, threads=threads, num_classes=flags['num_classes'])
     return val_it
+
+
+def capped_batch_size(rec_path, batch_size):
+    """`batch_size`, at most the number of records in `rec_path` (counted from its index):
+    every batch is padded to the full size, so --batch-size 1000000 on 32 images would
+    allocate a million images."""
+    from data.recordfile import read_index
+    return max(1, min(batch_size, len(read_index(os.path.abspath(rec_path))[0])))
 
 
 def padded(data, batch_size):
@@ -89,7 +97,7 @@ def list_images(paths):
             if not inside:
                 raise UserError('%s holds no images (%s)' % (path, ', '.join(IMAGE_EXTENSIONS)))
             found += inside
-        elif os.path.isfile(path):
+        elif os.path.exists(path):   # read_image refuses what is no regular file
             found.append(path)
         else:
             raise UserError('%s not found' % path)
@@ -119,8 +127,8 @@ def prepared_image(path, dataset):
     spec = DATASETS[dataset]
     mode = cv2.IMREAD_GRAYSCALE if spec['channels'] == 1 else cv2.IMREAD_COLOR
     try:
-        image = cv2.imdecode(np.fromfile(path, np.uint8), mode)
-    except (OSError, ValueError, cv2.error):
+        image = read_image(path, mode, spec['data_shape'])
+    except OSError:
         image = None
     if image is None:
         raise UserError('cannot read %s as an image' % path)
