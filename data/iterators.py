@@ -290,7 +290,11 @@ def _expected_shape(dataset, data_dir, meta):
 
 
 def _open_records(data_dir, name, num_classes, image_shape, shape_from, meta):
-    record = RecordFile(os.path.join(data_dir, name), num_classes, image_shape, shape_from)
+    """A checked record file: every record's image in the set's encoding (its JSON's, else
+    PNG for the small sets and JPEG for ImageNet, as data.prepare writes them)."""
+    encoding = (meta or {}).get('encoding') or ('jpeg' if image_shape is None else 'png')
+    record = RecordFile(os.path.join(data_dir, name), num_classes, image_shape, shape_from,
+                        encoding)
     check_describes(data_dir, meta, record)
     return record
 
@@ -319,7 +323,8 @@ def get_iterators(dataset, data_dir, batch_size=64, test_batch_size=400, aug_typ
         raise UserError('augmentation type must be 0, 1 or 2, not %r' % (aug_type,))
     size = _positive_int('data shape', spec['data_shape'] if data_shape is None else data_shape)
     threads = _positive_int('threads', default_threads(dataset) if threads is None else threads)
-    num_classes = _positive_int('number of classes', num_classes or spec['num_classes'])
+    num_classes = _positive_int('number of classes', spec['num_classes'] if num_classes is None
+                                else num_classes)
 
     train, val, image_shape = _open_both(dataset, data_dir, train_rec or spec['train_rec'],
                                          val_rec or spec['val_rec'], num_classes)

@@ -15,6 +15,7 @@ import struct
 import numpy as np
 
 from common.errors import UserError
+from common.reading import is_regular, open_regular
 
 RECORD_MAGIC = 0xced7230a
 # RecordIO header: magic, then (continue flag << 29 | payload length).
@@ -42,14 +43,16 @@ def index_path(rec_path):
 
 def read_index(rec_path):
     """(keys, offsets) of the index of `rec_path`, sorted by offset, each key and offset once."""
-    if not os.path.isfile(rec_path):
+    if not os.path.exists(rec_path):
         raise UserError('record file %s not found; run `python -m data.prepare <dataset>` '
                         'or pass the right --data-dir' % rec_path)
+    if not is_regular(rec_path):   # MXNet's reader would block on a FIFO
+        raise UserError('record file %s is not a regular file; give the records' % rec_path)
     idx_path = index_path(rec_path)
-    if not os.path.isfile(idx_path):
+    if not os.path.lexists(idx_path):
         raise UserError('%s has no index %s; rebuild both with `python -m data.prepare '
                         '<dataset> --force` (or im2rec with its .idx)' % (rec_path, idx_path))
-    with open(idx_path, 'rb') as f:
+    with open_regular(idx_path, what='the index') as f:
         text = f.read()
     fields = text.split()
     lines = sum(1 for line in text.splitlines() if line.strip())
@@ -161,19 +164,20 @@ def _labels(fd, offsets, heads):
 
 
 def verify_records(rec_path):
-    """(keys, offsets, labels, PNG shapes) of a record file whose index and record headers
-    are sound; sorted by offset, as MXNet's indexed reader splits them into parts."""
+    """(keys, offsets, labels, PNG shapes, image formats) of a record file whose index and
+    record headers are sound; sorted by offset, as MXNet's indexed reader splits them."""
     keys, offsets = read_index(rec_path)
     size = os.path.getsize(rec_path)
     late = np.flatnonzero(offsets + _PEEK > size)
     if len(late):
         raise UserError('%s is cut short (%d bytes): its index gives record key %d offset %d; '
                         '%s' % (rec_path, size, keys[late[0]], offsets[late[0]], REBUILD))
-    with open(rec_path, 'rb') as f:
+    with open_regular(rec_path, what='the record file') as f:
         heads = _peek_heads(f.fileno(), offsets, size)
         ends = _record_ends(f.fileno(), rec_path, keys, offsets, heads)
         _check_chain(rec_path, keys, offsets, ends, size)
-        return keys, offsets, _labels(f.fileno(), offsets, heads), _png_shapes(heads)
+        return (keys, offsets, _labels(f.fileno(), offsets, heads), _png_shapes(heads),
+                image_formats(f.fileno(), offsets, heads))
 
 
 def _png_shapes(heads):
@@ -189,6 +193,25 @@ def _png_shapes(heads):
     shapes = np.stack([channels[colour], size[:, 1], size[:, 0]], 1).astype(np.int64)
     shapes[~png] = 0
     return shapes
+
+
+# The first bytes of an image by format, as data.prepare stores them.
+IMAGE_MAGIC = {'png': b'\x89PNG\r\n\x1a\n', 'jpeg': b'\xff\xd8\xff'}
+
+
+def image_formats(fd, offsets, heads):
+    """Each record's image format ('png', 'jpeg' or 'other'), from its first bytes: in the
+    headers already read (one comparison for all), or, after a label array, one read more."""
+    starts = heads[:, _PEEK:_PEEK + 8].copy()
+    flags = heads[:, 8:12].copy().view('<u4')[:, 0]
+    for i in np.flatnonzero(flags):
+        start = os.pread(fd, 8, int(offsets[i]) + _PEEK + 4 * int(flags[i])).ljust(8, b'\0')
+        starts[i] = np.frombuffer(start, np.uint8)
+    formats = np.full(len(offsets), 'other', dtype=object)
+    for name, magic in IMAGE_MAGIC.items():
+        magic = np.frombuffer(magic, np.uint8)
+        formats[(starts[:, :len(magic)] == magic).all(1)] = name
+    return formats
 
 
 def read_offsets(rec_path):

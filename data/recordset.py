@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from common.errors import UserError
+from common.reading import open_regular
 from data.recordfile import (IMAGE_HEAD, REBUILD, index_path, part_range, read_payload,
                              verify_records)
 
@@ -73,14 +74,17 @@ class RecordFile:
 
     SAMPLES = 3  # first records decoded when opened: enough to catch another data set
 
-    def __init__(self, rec_path, num_classes, image_shape=None, expected_from='the data set'):
+    def __init__(self, rec_path, num_classes, image_shape=None, expected_from='the data set',
+                 encoding=None):
         self.rec_path = rec_path
         self.idx_path = index_path(rec_path)
-        self.keys, self._offsets, labels, png_shapes = verify_records(rec_path)
+        self.keys, self._offsets, labels, png_shapes, formats = verify_records(rec_path)
         self.count = len(self._offsets)
         self.image_shape = None if image_shape is None else tuple(image_shape)
         self._expected_from = expected_from
         _check_labels(rec_path, self.keys, labels, num_classes)
+        if encoding is not None:
+            self._check_formats(formats, encoding)
         problem = self._first_bad(0, min(self.count, self.SAMPLES))
         if problem:
             raise UserError(problem)
@@ -91,6 +95,19 @@ class RecordFile:
                 i = int(np.argmax(odd))
                 raise UserError(self._wrong_shape(i, tuple(png_shapes[i])))
 
+    def _check_formats(self, formats, encoding):
+        """Every record's image must be in the set's encoding, checked from each record's
+        first bytes (a record that is not would decode, maybe resized, without a word)."""
+        odd = formats != encoding
+        if odd.any():
+            i = int(np.argmax(odd))
+            raise UserError('%s: record key %d (offset %d) holds %s, but %s says its images '
+                            'are %s: the records are mixed or damaged; %s'
+                            % (self.rec_path, self.keys[i], self._offsets[i],
+                               'a %s image' % formats[i].upper() if formats[i] != 'other'
+                               else 'no PNG or JPEG image', self._expected_from,
+                               encoding.upper(), REBUILD))
+
     def part_size(self, num_parts, part_index):
         begin, end = part_range(self.count, num_parts, part_index)
         return end - begin
@@ -98,7 +115,7 @@ class RecordFile:
     def _first_bad(self, begin, end):
         """A one-line description of the first record in [begin, end) that does not decode
         to the expected shape, or None."""
-        with open(self.rec_path, 'rb') as f:
+        with open_regular(self.rec_path) as f:
             for i in range(begin, end):
                 shape = decoded_shape(read_payload(f.fileno(), int(self._offsets[i])))
                 where = '%s: record key %d (offset %d)' % (self.rec_path, self.keys[i],
