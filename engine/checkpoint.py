@@ -14,11 +14,15 @@ import json
 import os
 import re
 
+import numpy as np
+
 from common.atomic import atomic_write
 from common.errors import UserError
+from common.reading import open_regular
 from engine.ndfile import load_nd_dict, save_nd_dict
 
 STATE_VERSION = 1
+STATE_MAX_BYTES = 16 << 20   # a state holds the flags and a count per parameter: KBs
 PICKLE_START = b'\x80'   # every pickle of protocol 2 or later begins with this byte
 
 
@@ -142,7 +146,7 @@ def read_state(prefix, epoch):
     `epoch` may be a name (`best`), whose state holds the epochs it was saved after."""
     path = state_file(prefix, epoch)
     try:
-        with open(path, 'rb') as handle:
+        with open_regular(path, max_bytes=STATE_MAX_BYTES, what='the checkpoint') as handle:
             raw = handle.read()
     except OSError as err:
         raise UserError('cannot read the checkpoint %s (%s)' % (path, err.strerror))
@@ -204,6 +208,10 @@ def load_params(net, path, ctx):
             raise UserError('the weights %s do not fit the network: shape mismatch for %s: '
                             'file %s, network %s' % (path, name, tuple(loaded[name].shape),
                                                      tuple(param.shape)))
+        have, want = np.dtype(loaded[name].dtype), np.dtype(param.dtype)
+        if have != want:   # MXNet would fail an assert with a traceback
+            raise UserError('the weights %s do not fit the network: %s is %s in the file, '
+                            '%s in the network' % (path, name, have.name, want.name))
     extra = sorted(set(loaded) - set(wanted))
     if extra:
         raise UserError('the weights %s hold parameter %s, which the network lacks: a '

@@ -11,8 +11,10 @@ import re
 from dataclasses import dataclass
 
 from common.errors import UserError
+from common.reading import open_regular
+from data.datasets import DATASETS
 from engine.checkpoint import params_file
-from engine.logs import parse_namespace
+from engine.logs import HEAD_LIMIT, parse_namespace
 from engine.runfiles import weights_prefix
 
 HEAD_MARK = 'start with arguments Namespace('
@@ -58,9 +60,9 @@ def run_flags(log_path):
 
     The one place that reads a run's settings: logs of every version keep this line.
     """
-    try:
-        with open(log_path, errors='replace') as handle:
-            head = [next(handle, '') for _ in range(5)]
+    try:   # its head only: a log of one endless line must not be read whole
+        with open_regular(log_path, what="the run's log") as handle:
+            head = handle.read(HEAD_LIMIT).decode('utf-8', 'replace').splitlines()[:5]
     except OSError as err:
         raise UserError('cannot read the run\'s log %s (%s): the network and its flags come '
                         'from it' % (log_path, err.strerror))
@@ -68,10 +70,43 @@ def run_flags(log_path):
         if HEAD_MARK in line:
             flags = parse_namespace(line)   # the log module's own reader of that line
             if flags:
+                check_flags(log_path, flags)
                 return flags
             break
     raise UserError('%s has no readable `start with arguments Namespace(...)` line: it is '
                     'not a training log of this project' % log_path)
+
+
+def _count(low):
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
+            'a whole number >= %d' % low)
+
+
+# flag -> (check, what it must be): every flag of the head that inference uses
+NEEDED_FLAGS = {
+    'network': (lambda v: isinstance(v, str) and v != '', 'a network name'),
+    'depth': _count(1), 'widen_factor': _count(1), 'num_classes': _count(1),
+    'data_shape': _count(1),
+    'dataset': (lambda v: v in DATASETS, 'one of %s' % ', '.join(sorted(DATASETS))),
+    'aug_type': (lambda v: v in (0, 1, 2) and not isinstance(v, bool), '0, 1 or 2'),
+    'data_dir': (lambda v: isinstance(v, str) and v != '', 'a folder'),
+    'val_dataset': (lambda v: isinstance(v, str) and v != '', 'a record file name'),
+}
+OPTIONAL_FLAGS = {'test_batch_size': _count(1)}
+
+
+def check_flags(log_path, flags):
+    """One line naming the first flag inference needs that the head lacks or spoils (a
+    head edited by hand would otherwise end in a KeyError far from its cause)."""
+    for name, (check, wanted) in list(NEEDED_FLAGS.items()) + list(OPTIONAL_FLAGS.items()):
+        if name not in flags:
+            if name in OPTIONAL_FLAGS:
+                continue
+            raise UserError('the log %s has no %s in its `start with arguments` line, which '
+                            'inference needs: its head was edited or cut' % (log_path, name))
+        if not check(flags[name]) and not (name in OPTIONAL_FLAGS and flags[name] is None):
+            raise UserError('the log %s gives %s=%.60r in its `start with arguments` line; '
+                            'it must be %s' % (log_path, name, flags[name], wanted))
 
 
 def find_checkpoint(path, epoch=None):

@@ -45,7 +45,8 @@ environment.exit_if_bad()   # before anything loads MXNet, which aborts on a bad
 from common.atomic import write_whole, write_whole_csv  # noqa: E402
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
 from engine.flags import check_network_size, given  # noqa: E402
-from engine.logs import parse_namespace  # noqa: E402
+from common.reading import open_regular  # noqa: E402
+from engine.logs import HEAD_LIMIT, parse_namespace  # noqa: E402
 from data.datasets import DATASETS, dataset_names  # noqa: E402
 
 SKIP_OR_ENSEMBLE = ('fuse3', 'fuse6', 'ensemble')
@@ -84,9 +85,9 @@ def parse(argv=None):
 
 def _log_arguments(path):
     """The fields of a log's 'start with arguments Namespace(...)' line."""
-    try:
-        with open(path, encoding='utf-8', errors='replace') as stream:
-            head = [next(stream, '') for _ in range(20)]
+    try:   # its head only: a log of one endless line must not be read whole
+        with open_regular(path, what='the log') as stream:
+            head = stream.read(HEAD_LIMIT).decode('utf-8', 'replace').splitlines()[:20]
     except OSError as err:
         raise UserError('cannot read the log %s: %s' % (path, err.strerror))
     line = next((h for h in head if 'start with arguments' in h), None)
@@ -189,18 +190,30 @@ def paths_figure(tables):
 
 # ---------------------------------------------------------------- components
 
-def load_checkpoint(path, name, depth, widen, num_classes):
+def load_checkpoint(path, name, depth, widen, num_classes, input_shape):
+    """The network with the weights of `path`, checked as training checks a checkpoint
+    (engine.checkpoint.load_params: an empty, cut, foreign or other network's file is one
+    line saying what is wrong), which needs the parameters' shapes: one zero image first."""
     import mxnet as mx
-    if not os.path.isfile(path):
+    import network
+    from engine.checkpoint import load_params
+    if not os.path.exists(path):
         raise UserError('checkpoint %s not found' % path)
     net = build(name, depth, widen, num_classes)
+    network.initialize(net, input_shape, mx.init.Zero(), mx.cpu())
     try:
-        net.load_parameters(path, ctx=mx.cpu())
-    except (AssertionError, ValueError, mx.base.MXNetError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        load_params(net, path, mx.cpu())
+    except UserError as err:
         raise UserError('%s does not hold the weights of %s: %s'
-                        % (path, label_of(name, depth, widen), first))
+                        % (path, label_of(name, depth, widen), err)) from None
     return net
+
+
+def input_shape_of(data):
+    """(channels, height, width) of the images the run's network saw."""
+    spec = DATASETS[data['dataset']]
+    side = data.get('data_shape') or spec['data_shape']
+    return spec['channels'], side, side
 
 
 def iterators(data, args, seed=0):
@@ -415,8 +428,8 @@ def main(argv=None):
     if args.bn_noise:
         from inference.contribution import parse_bn_settings
         parse_bn_settings(args.bn_noise)   # a bad setting fails before the work
-    net = load_checkpoint(args.params, *configs[0], data['num_classes']) if args.params \
-        else None
+    net = load_checkpoint(args.params, *configs[0], data['num_classes'],
+                          input_shape_of(data)) if args.params else None
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as err:

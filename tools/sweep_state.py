@@ -169,19 +169,73 @@ def write_plan(root, plan):
         raise UserError('cannot write the sweep plan %s (%s)' % (plan_path(root), err.strerror))
 
 
+PLAN_MAX_BYTES = 16 << 20   # a plan of 10,000 runs is about 5 MB
+
+
 def read_plan(root):
-    """The plan a sweep wrote in `root`, or None when there is none."""
+    """The checked plan a sweep wrote in `root`, or None when there is none. An edited
+    or damaged plan is one line naming its first wrong field (plan_problem)."""
     path = plan_path(root)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return None
     try:
-        with open(path) as handle:
-            plan = json.load(handle)
-        plan['runs'] = [dict(run, point=Point(**run['point'])) for run in plan['runs']]
-        return plan
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        with open_regular(path, max_bytes=PLAN_MAX_BYTES, what='the sweep plan') as handle:
+            plan = json.loads(handle.read().decode('utf-8'))
+    except (OSError, ValueError) as err:
         raise UserError('cannot read the sweep plan %s (%s); move it away to start afresh'
-                        % (path, err))
+                        % (path, getattr(err, 'strerror', None) or err)) from None
+    problem = plan_problem(plan)
+    if problem:
+        raise UserError('the sweep plan %s is damaged: %s; move it away to start afresh'
+                        % (path, problem))
+    plan['runs'] = [dict(run, point=Point(**run['point'])) for run in plan['runs']]
+    return plan
+
+
+def _whole(low=0, none=False):
+    return lambda v: (none and v is None) or (isinstance(v, int) and not isinstance(v, bool)
+                                               and v >= low)
+
+
+def _text(v):
+    return isinstance(v, str)
+
+
+# field -> check, for the plan and for each of its runs: what --status and a restart read
+PLAN_FIELDS = {
+    'exp_name': _text, 'updated': _text, 'jobs': _whole(1), 'threads': _whole(1, none=True),
+    'train_args': lambda v: isinstance(v, list) and all(map(_text, v)),
+    'seconds_per_epoch': lambda v: v is None or (isinstance(v, (int, float))
+                                                 and not isinstance(v, bool) and v >= 0),
+    'runs': lambda v: isinstance(v, list) and all(isinstance(run, dict) for run in v),
+}
+RUN_FIELDS = {
+    'key': _text, 'status': _text, 'epochs_done': _whole(),
+    'num_epochs': _whole(1, none=True), 'current_epoch': _whole(none=True),
+    'checkpoint': _whole(1, none=True), 'log': lambda v: v is None or _text(v),
+    'point': lambda v: isinstance(v, dict) and set(v) == {'network', 'depth', 'widen_factor',
+                                                          'seed'}
+    and _text(v['network']) and all(_whole()(v[k]) for k in ('depth', 'widen_factor', 'seed')),
+}
+OPTIONAL_RUN_FIELDS = {'pid': _whole(1, none=True)}
+
+
+def plan_problem(plan):
+    """The first field of a plan that is missing or not what a sweep writes, or None."""
+    if not isinstance(plan, dict):
+        return 'not a JSON object'
+    for name, check in PLAN_FIELDS.items():
+        if name not in plan or not check(plan[name]):
+            return 'field %r is %s' % (name, 'missing' if name not in plan else
+                                       'wrong (%.60r)' % (plan[name],))
+    for number, run in enumerate(plan['runs'], 1):
+        for name, check in list(RUN_FIELDS.items()) + list(OPTIONAL_RUN_FIELDS.items()):
+            if name not in run and name in OPTIONAL_RUN_FIELDS:
+                continue
+            if name not in run or not check(run[name]):
+                return 'run %d: field %r is %s' % (number, name, 'missing' if name not in run
+                                                   else 'wrong (%.60r)' % (run[name],))
+    return None
 
 
 def plan_run(point, status, state, **extra):
