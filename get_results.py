@@ -21,6 +21,7 @@ from typing import List
 
 from common.atomic import write_whole
 from common.errors import ArgumentParser, UserError, run_main
+from common.text import csv_cell, encodable, markdown_cell, readable
 from engine.logs import Run, parse_log
 
 RESULT_SUFFIX = '_results.txt'
@@ -64,15 +65,6 @@ exit status: 0 results printed, 1 no training log found, 2 bad folder.''' % (
 
 
 # ---------------------------------------------------------------- finding and grouping
-
-def readable(text):
-    """Text safe to print and to write as UTF-8: the bytes of a file name that is not UTF-8
-    (held as surrogate escapes) shown as \\xNN."""
-    try:
-        return text.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
-    except UnicodeEncodeError:   # a lone surrogate of another origin (a log's own text)
-        return text.encode('utf-8', 'backslashreplace').decode('utf-8')
-
 
 def find_logs(root, notes):
     """Every candidate log under root: *.txt outside weights/, not a result file.
@@ -323,13 +315,15 @@ def csv_text(report):
     for group in report.configurations:
         first = group.runs[0]
         median_run = group.median_run
-        row = [group.dataset, group.network, group.config, _fmt(first.depth, '%d'),
+        row = [csv_cell(group.dataset), csv_cell(group.network), csv_cell(group.config),
+               _fmt(first.depth, '%d'),
                _fmt(first.widen_factor, '%d'), len(group.counted), len(group.incomplete),
                len(group.diverged), median_run.epochs_done if median_run else '']
         for summary in (group.test_acc, group.test_err, group.train_acc):
             row += (['%.3f' % v for v in (summary.median, summary.mean, summary.std,
                                            summary.best)] if summary else [''] * 4)
-        row.append(os.path.relpath(median_run.path, report.root) if median_run else '')
+        row.append(csv_cell(os.path.relpath(median_run.path, report.root)) if median_run
+                   else '')
         writer.writerow(row)
     return out.getvalue()
 
@@ -342,7 +336,8 @@ def markdown_text(report):
              '|---|---|---|---:|---:|---:|---|---|---|']
     for group in report.configurations:
         lines.append('| %s | %s | %s | %d | %d | %d | %s | %s | %s |' % (
-            group.dataset, group.network, group.config, len(group.counted),
+            markdown_cell(group.dataset), markdown_cell(group.network),
+            markdown_cell(group.config), len(group.counted),
             len(group.incomplete), len(group.diverged), _fmt(group.test_err, '%s'),
             _fmt(group.test_acc, '%s'), _fmt(group.train_acc, '%s')))
     return '\n'.join(lines) + '\n'
@@ -355,11 +350,11 @@ def table_text(report):
     for dataset in datasets:
         groups = [g for g in report.configurations if g.dataset == dataset]
         rows = [('configuration', 'runs', 'test error', 'test accuracy', 'training accuracy')]
-        rows += [(group.config, str(len(group.counted)), _fmt(group.test_err, '%s'),
+        rows += [(readable(group.config), str(len(group.counted)), _fmt(group.test_err, '%s'),
                   _fmt(group.test_acc, '%s'), _fmt(group.train_acc, '%s'))
                  for group in groups]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines += ['', dataset]
+        lines += ['', readable(dataset)]
         for row in rows:
             cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1])]
             cells += [cell.ljust(width) for cell, width in zip(row[2:], widths[2:])]
@@ -467,9 +462,9 @@ def write_outputs(report, force):
     for group in reported:
         folder = os.path.dirname(group.runs[0].path)
         put(os.path.join(folder, group.config + RESULT_SUFFIX),
-            readable(result_file_text(group)).encode('utf-8'))
-    put(os.path.join(report.root, 'results.csv'), readable(csv_text(report)).encode('utf-8'))
-    put(os.path.join(report.root, 'results.md'), readable(markdown_text(report)).encode('utf-8'))
+            encodable(result_file_text(group)).encode('utf-8'))
+    put(os.path.join(report.root, 'results.csv'), encodable(csv_text(report)).encode('utf-8'))
+    put(os.path.join(report.root, 'results.md'), encodable(markdown_text(report)).encode('utf-8'))
     for dataset in sorted({group.dataset for group in reported}):
         groups = [group for group in reported if group.dataset == dataset]
         put(os.path.join(report.root, '%s_curves.png' % dataset),
@@ -505,7 +500,7 @@ def parse_args(argv):
 
 def say(text):
     """print, with undecodable file names escaped (never a UnicodeEncodeError)."""
-    print(readable(text))
+    print(encodable(text))
 
 
 def main(argv=None):
@@ -513,7 +508,7 @@ def main(argv=None):
     report = collect(args.folder, args.median)
     if not report.configurations:
         for note in report.notes:
-            say('note: ' + note)
+            say('note: ' + readable(note))
         say('no training logs under %s (expected %s)' % (
             args.folder, os.path.join(args.folder, '<dataset>', '<network>',
                                       '<network>_d<depth>w<widen>_<exp><run>.txt')))
@@ -527,13 +522,14 @@ def main(argv=None):
     if report.notes:
         say('')
         for note in report.notes:
-            say('note: ' + note)
+            say('note: ' + readable(note))
     outcome = write_outputs(report, args.force)
     say('')
     if outcome['written']:
-        say('wrote: ' + ', '.join(outcome['written']))
+        say('wrote: ' + ', '.join(map(readable, outcome['written'])))
     if outcome['unchanged']:
-        say('unchanged, kept (--force rewrites): ' + ', '.join(outcome['unchanged']))
+        say('unchanged, kept (--force rewrites): '
+            + ', '.join(map(readable, outcome['unchanged'])))
     return 0
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from common.atomic import write_whole_text
 from common.errors import ArgumentParser, UserError
+from common.text import csv_cell, readable
 from inference import cli
 
 
@@ -42,7 +43,10 @@ def top_k(probabilities, names, k):
 
 
 def render(rows, fmt):
-    """rows: [(image, true class or None, [(class, probability), ...])] -> text."""
+    """rows: [(image, true class or None, [(class, probability), ...])] -> text. Names
+    are escaped by the format's rules (common/text.py): JSON escapes every character it
+    must itself, a CSV cell never starts a formula, and a table shows undecodable bytes
+    and control characters as \\xNN."""
     if fmt == 'json':
         return json.dumps([dict(image=image, **({'label': label} if label is not None else {}),
                                 top=[dict(name=n, probability=p) for n, p in best])
@@ -54,15 +58,16 @@ def render(rows, fmt):
         writer.writerow(['image', 'label'] + ['%s%d' % (what, i + 1) for i in range(k)
                                               for what in ('class', 'probability')])
         for image, label, best in rows:
-            writer.writerow([image, '' if label is None else label]
-                            + [v for name, p in best for v in (name, '%.6f' % p)])
+            writer.writerow([csv_cell(image), '' if label is None else csv_cell(label)]
+                            + [v for name, p in best for v in (csv_cell(name), '%.6f' % p)])
         return out.getvalue()
+    rows = [(readable(image), label, best) for image, label, best in rows]
     width = max(len(image) for image, _, _ in rows)
     lines = []
     for image, label, best in rows:
-        guesses = '  '.join('%s %.4f' % pair for pair in best)
+        guesses = '  '.join('%s %.4f' % (readable(name), p) for name, p in best)
         lines.append('%-*s  %s%s' % (width, image, guesses,
-                                     '' if label is None else '  (true: %s)' % label))
+                                     '' if label is None else '  (true: %s)' % readable(label)))
     return '\n'.join(lines) + '\n'
 
 
