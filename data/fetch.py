@@ -62,7 +62,8 @@ def download(url, path, md5):
     partial = path + '.part'
     done = False
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, 'wb', opener=nofollow_opener) as out:
+        with urllib.request.urlopen(url, timeout=60) as response, \
+                open(partial, 'wb', opener=nofollow_opener) as out:
             total = int(response.headers.get('Content-Length') or 0) or None
             with tqdm(total=total, unit='B', unit_scale=True,
                       desc='download %s' % os.path.basename(path)) as bar:
