@@ -255,8 +255,8 @@ def print_status(args):
         runs.append(sweep_state.plan_run(point, status, state))
     print('sweep in %s: %s (last update %s)' % (
         args.log_dir, 'running, pid %s' % holder if holder else 'not running',
-        plan['updated']))
-    print(progress_line(runs, plan['jobs'], plan.get('seconds_per_epoch')))
+        plan.get('updated', 'unknown')))
+    print(progress_line(runs, plan.get('jobs', 1), plan.get('seconds_per_epoch')))
     for run in runs:
         print('  %-28s %-8s %s/%s epochs  %s' % (run['key'], run['status'], run['epochs_done'],
                                                run['num_epochs'] or '?', run['log'] or '-'))

@@ -203,11 +203,14 @@ def _text(v):
 
 # field -> check, for the plan and for each of its runs: what --status and a restart read
 PLAN_FIELDS = {
-    'exp_name': _text, 'updated': _text, 'jobs': _whole(1), 'threads': _whole(1, none=True),
+    'exp_name': _text,
     'train_args': lambda v: isinstance(v, list) and all(map(_text, v)),
+    'runs': lambda v: isinstance(v, list) and all(isinstance(run, dict) for run in v),
+}
+OPTIONAL_PLAN_FIELDS = {
+    'updated': _text, 'jobs': _whole(1), 'threads': _whole(1, none=True),
     'seconds_per_epoch': lambda v: v is None or (isinstance(v, (int, float))
                                                  and not isinstance(v, bool) and v >= 0),
-    'runs': lambda v: isinstance(v, list) and all(isinstance(run, dict) for run in v),
 }
 RUN_FIELDS = {
     'key': _text, 'status': _text, 'epochs_done': _whole(),
@@ -224,17 +227,24 @@ def plan_problem(plan):
     """The first field of a plan that is missing or not what a sweep writes, or None."""
     if not isinstance(plan, dict):
         return 'not a JSON object'
-    for name, check in PLAN_FIELDS.items():
-        if name not in plan or not check(plan[name]):
-            return 'field %r is %s' % (name, 'missing' if name not in plan else
-                                       'wrong (%.60r)' % (plan[name],))
+    problem = _first_wrong(plan, PLAN_FIELDS, OPTIONAL_PLAN_FIELDS)
+    if problem:
+        return problem
     for number, run in enumerate(plan['runs'], 1):
-        for name, check in list(RUN_FIELDS.items()) + list(OPTIONAL_RUN_FIELDS.items()):
-            if name not in run and name in OPTIONAL_RUN_FIELDS:
+        problem = _first_wrong(run, RUN_FIELDS, OPTIONAL_RUN_FIELDS)
+        if problem:
+            return 'run %d: %s' % (number, problem)
+    return None
+
+
+def _first_wrong(entry, required, optional):
+    for name, check in list(required.items()) + list(optional.items()):
+        if name not in entry:
+            if name in optional:
                 continue
-            if name not in run or not check(run[name]):
-                return 'run %d: field %r is %s' % (number, name, 'missing' if name not in run
-                                                   else 'wrong (%.60r)' % (run[name],))
+            return 'field %r is missing' % name
+        if not check(entry[name]):
+            return 'field %r is wrong (%.60r)' % (name, entry[name])
     return None
 
 
