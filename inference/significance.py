@@ -22,6 +22,7 @@ import numpy as np
 
 from common.atomic import write_whole_text
 from common.errors import ArgumentParser, UserError
+from common.reading import open_regular
 from engine.logs import read_metrics
 from engine.runfiles import metrics_path
 
@@ -93,7 +94,7 @@ def read_predictions(path, runs):
     if not os.path.exists(path):
         return None
     try:
-        with open(path, newline='') as handle:
+        with open_regular(path, 'r', newline='') as handle:   # a FIFO would block
             rows = list(csv.reader(handle))
         header, body = rows[0], np.array(rows[1:], dtype=np.int64)
     except (OSError, IndexError, ValueError) as err:

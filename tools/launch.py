@@ -33,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
+from common.reading import open_regular  # noqa: E402
 from tools import dist_job, remote_guard, slurm  # noqa: E402
 
 LOOPBACK = '127.0.0.1'
@@ -98,7 +99,7 @@ def read_hosts(path):
     """(host, ssh port, slots) per line of `host[:port] [slots=N]`; blank and # lines
     skipped; a line without slots counts as slots=1."""
     try:
-        with open(path) as handle:
+        with open_regular(path, 'r', what='host file') as handle:   # a FIFO would block
             lines = [line.split('#')[0].split() for line in handle]
     except OSError as err:
         raise UserError('cannot read host file %s (%s)' % (path, err.strerror))
