@@ -1,7 +1,5 @@
 """Export a checkpoint as MXNet symbol + params and ONNX, and check both (tools/export.py)."""
 import os
-import shutil
-import tempfile
 
 from common.errors import ArgumentParser, UserError
 from inference import cli
@@ -37,33 +35,18 @@ def export_paths(checkpoint, out_dir):
 
 
 def write_checked_exports(net, shape, base, epoch, onnx):
-    """The exported files (symbol, params, onnx) at `base`, checked against `net`; written
-    in a hidden folder beside them and moved into place only once all are written and
-    checked, so a failure (a full disk) replaces nothing and leaves no partial file."""
-    import mxnet as mx
-    from inference.exporting import check_exports, export_mxnet, export_onnx
-    out_dir = os.path.dirname(base)
-    staging = None
-    try:
-        staging = tempfile.mkdtemp(prefix='.export-', dir=out_dir)
+    """The exported files (symbol, params, onnx) at `base`, checked against `net`, and the
+    largest differences; all or none of them written (exporting.write_staged)."""
+    from inference.exporting import check_exports, export_mxnet, export_onnx, write_staged
+
+    def produce(staging):
         staged = os.path.join(staging, os.path.basename(base))
         symbol, params = export_mxnet(net, shape, staged, epoch)
         files = dict(symbol=symbol, params=params)
         if onnx:
             files['onnx'] = export_onnx(symbol, params, shape, '%s-%04d.onnx' % (staged, epoch))
-        differences = check_exports(net, files, shape)
-        for name, path in files.items():
-            files[name] = os.path.join(out_dir, os.path.basename(path))
-            os.replace(path, files[name])
-    except (OSError, mx.base.MXNetError) as err:
-        why = err.strerror if isinstance(err, OSError) and err.strerror else \
-            str(err).strip().splitlines()[-1]
-        raise UserError('cannot write the export in %s (%s); no exported file was written '
-                        'or replaced' % (out_dir, why))
-    finally:
-        if staging:
-            shutil.rmtree(staging, ignore_errors=True)
-    return files, differences
+        return files, check_exports(net, files, shape)
+    return write_staged(os.path.dirname(base), produce)
 
 
 def main(argv=None):

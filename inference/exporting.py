@@ -7,6 +7,8 @@ onnxruntime against MXNet.
 """
 import json
 import os
+import shutil
+import tempfile
 
 import mxnet as mx
 import numpy as np
@@ -41,6 +43,29 @@ def unique_node_names(symbol_path):
             node['name'] = '%s_%d' % (node['name'], count)
     with open(symbol_path, 'w') as handle:
         json.dump(graph, handle, indent=2)
+
+
+def write_staged(out_dir, produce):
+    """(files, result) of produce(staging): it writes files into a hidden folder in
+    `out_dir`, checks them, and returns ({name: path}, result). They are moved into
+    `out_dir` only once all are written and checked, so a failure (a full disk) replaces
+    nothing and leaves no partial file."""
+    staging = None
+    try:
+        staging = tempfile.mkdtemp(prefix='.export-', dir=out_dir)
+        files, result = produce(staging)
+        for name, path in files.items():
+            files[name] = os.path.join(out_dir, os.path.basename(path))
+            os.replace(path, files[name])
+    except (OSError, mx.base.MXNetError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else \
+            str(err).strip().splitlines()[-1]
+        raise UserError('cannot write the export in %s (%s); no exported file was written '
+                        'or replaced' % (out_dir, why))
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
+    return files, result
 
 
 def export_mxnet(net, shape, prefix, epoch=0):
