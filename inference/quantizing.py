@@ -1,0 +1,113 @@
+"""INT8 post-training quantization of a trained network on the CPU (MXNet 1.9.1, oneDNN).
+
+MXNet's `quantize_net_v2` exports the network's symbol, fuses it for oneDNN
+(convolution + BatchNorm + ReLU), inserts quantize / dequantize nodes, runs the fp32 graph
+over calibration batches to fix each quantized layer's output range ('naive': the
+observed min and max; 'entropy': the range that loses least information, by KL
+divergence) and quantizes the weights. The result is a SymbolBlock whose symbol and
+parameters are exported like any other network.
+
+The network must be the unfused one (no BatchNormReLU from network/onednn.py): the
+quantization pass does its own fusing. Layers named in `keep_fp32` stay in fp32; which
+ones are kept by default was measured (docs/int8.md).
+"""
+import json
+import warnings
+
+import mxnet as mx
+import numpy as np
+
+from common.errors import UserError
+from network import mean_prediction
+
+CALIB_MODES = ('naive', 'entropy')
+# What a user may keep in fp32, and the name part that finds its layers (the networks'
+# naming convention, network/__init__.py): the first convolution, and the classifier(s).
+KEEPABLE = {'first': 'stem_', 'classifier': 'fc_'}
+# Operators of a graph that the quantization pass has rewritten.
+QUANTIZED_OPS = ('_contrib_quantize_v2', '_contrib_quantize', '_contrib_requantize')
+
+
+def check_backend():
+    """Refuse, in one line, an MXNet build that cannot run INT8 on the CPU."""
+    if not mx.runtime.Features().is_enabled('MKLDNN'):
+        raise UserError('this MXNet build has no oneDNN (MKLDNN): INT8 inference on the CPU '
+                        'needs it (pip install mxnet==1.9.1)')
+
+
+class CalibrationBatches(mx.io.DataIter):
+    """The data of the first `count` batches of `batches` (an iterable of (data, label)
+    pairs of equal batch size), as the DataIter quantize_net_v2 reads."""
+
+    def __init__(self, batches, count, shape):
+        super().__init__(batch_size=shape[0])
+        self._batches, self._count, self._left = batches, count, count
+        self._stream = iter(batches)
+        self.provide_data = [mx.io.DataDesc('data', tuple(shape))]
+        self.provide_label = []
+        self.images = 0
+
+    def reset(self):
+        self._stream, self._left = iter(self._batches), self._count
+
+    def next(self):
+        if self._left <= 0:
+            raise StopIteration
+        data, _ = next(self._stream)   # StopIteration when the records run out
+        if data.shape[0] != self.batch_size:   # a short last batch: the graph is static
+            raise StopIteration
+        self._left -= 1
+        self.images += data.shape[0]
+        return mx.io.DataBatch(data=[data])
+
+
+def quantize(net, calibration, calib_mode, keep_fp32=()):
+    """`net` (fp32, weights loaded, not hybridized) quantized to INT8, calibrated on
+    `calibration` (a CalibrationBatches): a SymbolBlock. Any failure of MXNet's pass is one
+    line (UserError)."""
+    check_backend()
+    if calib_mode not in CALIB_MODES:
+        raise UserError('calibration mode %r is not one of %s' % (calib_mode,
+                                                                   ', '.join(CALIB_MODES)))
+    from mxnet.contrib.quantization import quantize_net_v2
+    try:
+        with warnings.catch_warnings():   # "Cannot decide type for data": it is float32
+            warnings.simplefilter('ignore')
+            quantized = quantize_net_v2(
+                net, quantized_dtype='auto', quantize_mode='full', calib_mode=calib_mode,
+                calib_data=calibration, exclude_layers_match=[KEEPABLE[k] for k in keep_fp32],
+                ctx=mx.cpu())
+    except (mx.base.MXNetError, ValueError) as err:
+        raise UserError('MXNet cannot quantize this network: %s'
+                        % (str(err).strip().splitlines() or ['no reason given'])[-1])
+    if calibration.images == 0:
+        raise UserError('no calibration batch: the records hold fewer images than one batch')
+    return quantized
+
+
+def quantized_layers(symbol_json):
+    """How many operators of a symbol (its JSON text) run in INT8: the quantized
+    convolutions, fully-connected layers, activations, poolings and so on."""
+    count = 0
+    for node in json.loads(symbol_json)['nodes']:
+        attrs = node.get('attrs', {})
+        if str(attrs.get('quantized', '')).lower() == 'true' or \
+                node['op'].startswith('_contrib_quantized_'):
+            count += 1
+    return count
+
+
+def is_quantized(symbol_json):
+    """Whether a symbol (its JSON text) has already been through the quantization pass."""
+    return quantized_layers(symbol_json) > 0 or any(
+        node['op'] in QUANTIZED_OPS for node in json.loads(symbol_json)['nodes'])
+
+
+def agreement(expected, got):
+    """The share of images whose top-1 class is the same in two logits arrays."""
+    return float(np.mean(np.argmax(expected, axis=1) == np.argmax(got, axis=1)))
+
+
+def predictions(net, data):
+    """One logits array per image (the ensemble's mean) as numpy."""
+    return mean_prediction(net(data)).asnumpy()
