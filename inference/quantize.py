@@ -138,8 +138,8 @@ def quantize_source(source, args, keep):
     from inference.quantizing import (CalibrationBatches, agreement, predictions, quantize,
                                       quantized_layers)
     from inference.records import first_and_all
-    base = output_base(source, args.out_dir)
     rec_path, batches = calibration_records(args, source.flags)
+    base = output_base(source, args.out_dir)
     first, stream = first_and_all(batches)
     shape = (args.batch_size,) + tuple(input_shape(source.flags))
     calibration = CalibrationBatches(stream, args.calib_batches, shape)
@@ -148,13 +148,12 @@ def quantize_source(source, args, keep):
     quantized = quantize(net, calibration, args.calib_mode, keep)
     seconds = time.perf_counter() - tic
     share = agreement(predictions(net, first), predictions(quantized, first))
-    symbol_json = quantized(mx.sym.var('data')).tojson()
     description = describe(
         source.flags, 'int8', dict(kind=source.kind, path=source.path, sha256=source.sha256),
         calibration=dict(mode=args.calib_mode, batches=calibration.images // args.batch_size,
                          batch_size=args.batch_size, images=calibration.images,
                          records=rec_path, first_batch_agreement=share),
-        keep_fp32=keep, quantized_layers=quantized_layers(symbol_json),
+        keep_fp32=keep, quantized_layers=quantized_layers(quantized),
         quantization=dict(api='mxnet.contrib.quantization.quantize_net_v2',
                           quantized_dtype='auto', quantize_mode='full',
                           granularity='tensor-wise', mxnet=mx.__version__))

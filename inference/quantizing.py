@@ -18,14 +18,12 @@ import mxnet as mx
 import numpy as np
 
 from common.errors import UserError
-from network import mean_prediction
+from network import mean_prediction, to_symbol
 
 CALIB_MODES = ('naive', 'entropy')
 # What a user may keep in fp32, and the name part that finds its layers (the networks'
 # naming convention, network/__init__.py): the first convolution, and the classifier(s).
 KEEPABLE = {'first': 'stem_', 'classifier': 'fc_'}
-# Operators of a graph that the quantization pass has rewritten.
-QUANTIZED_OPS = ('_contrib_quantize_v2', '_contrib_quantize', '_contrib_requantize')
 
 
 def check_backend():
@@ -82,25 +80,19 @@ def quantize(net, calibration, calib_mode, keep_fp32=()):
                         % (str(err).strip().splitlines() or ['no reason given'])[-1])
     if calibration.images == 0:
         raise UserError('no calibration batch: the records hold fewer images than one batch')
+    if quantized_layers(quantized) == 0:
+        raise UserError('nothing to quantize: no convolution or fully-connected layer of this '
+                        'network runs in INT8%s' % (' with %s kept in fp32' % ', '.join(keep_fp32)
+                                                    if keep_fp32 else ''))
     return quantized
 
 
-def quantized_layers(symbol_json):
-    """How many operators of a symbol (its JSON text) run in INT8: the quantized
-    convolutions, fully-connected layers, activations, poolings and so on."""
-    count = 0
-    for node in json.loads(symbol_json)['nodes']:
-        attrs = node.get('attrs', {})
-        if str(attrs.get('quantized', '')).lower() == 'true' or \
-                node['op'].startswith('_contrib_quantized_'):
-            count += 1
-    return count
-
-
-def is_quantized(symbol_json):
-    """Whether a symbol (its JSON text) has already been through the quantization pass."""
-    return quantized_layers(symbol_json) > 0 or any(
-        node['op'] in QUANTIZED_OPS for node in json.loads(symbol_json)['nodes'])
+def quantized_layers(block):
+    """How many convolutions and fully-connected layers of a (hybridizable) network run in
+    INT8: the layers whose weights were quantized (poolings, activations and the like may
+    run in INT8 too; they are not counted)."""
+    return sum(1 for node in json.loads(to_symbol(block).tojson())['nodes']
+               if str(node.get('attrs', {}).get('quantized', '')).lower() == 'true')
 
 
 def agreement(expected, got):

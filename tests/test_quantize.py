@@ -1,0 +1,134 @@
+"""INT8 quantization (tools/quantize.py, inference/quantizing.py): every network family,
+a trained tiny run end to end, and the refusals."""
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import network
+from common.errors import UserError
+from helpers import assert_one_line_error
+from inference import quantizing
+from inference.checkpoint import find_checkpoint
+from inference.exported import file_sha256, find_exported, load_exported
+from inference.model import load_net
+from inference.records import logits_of, record_batches
+from inference_helpers import TEST, run_tool, tiny_run
+from mxnet.gluon import nn
+
+SHAPE = (1, 16, 16)
+# the smallest depth each network accepts (as tests/test_export.py)
+DEPTHS = dict(plain=5, resnet=8, half=14, side=14, cross=14, fuse3=5, fuse6=8, ensemble=5)
+CIFAR_NETS = [name for name in network.list_nets() if name not in network.IMAGENET_NETS]
+# Measured: the tiny cross d14 run's INT8 export (4 calibration batches of 32, naive, the
+# first convolution in fp32) predicts the fp32 class for 199 of its 200 test images (the
+# same on two runs on this machine).
+TINY_AGREEMENT = 0.995
+
+
+def random_batch(shape, seed):
+    return mx.nd.array(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+
+
+def calibration(shape, count=2):
+    batches = [(random_batch(shape, seed), None) for seed in range(count)]
+    return quantizing.CalibrationBatches(batches, count, shape)
+
+
+def test_every_cifar_network_has_a_depth_here():
+    assert sorted(DEPTHS) == sorted(CIFAR_NETS)
+
+
+@pytest.mark.parametrize('name', CIFAR_NETS)
+def test_every_cifar_network_quantizes_with_all_its_outputs(name):
+    net = network.get_net(name, num_classes=10, depth=DEPTHS[name])
+    network.initialize(net, SHAPE)
+    shape = (8,) + SHAPE
+    quantized = quantizing.quantize(net, calibration(shape), 'naive', ['first'])
+    assert quantizing.quantized_layers(quantized) > 0
+    batch = random_batch(shape, seed=10)
+    expected, got = network.outputs_of(net(batch)), network.outputs_of(quantized(batch))
+    assert len(got) == len(expected) == (8 if name == 'ensemble' else 1)
+    assert all(o.shape == (8, 10) and np.isfinite(o.asnumpy()).all() for o in got)
+
+
+def test_a_network_without_weighted_layers_is_refused_in_one_line():
+    net = nn.HybridSequential()
+    net.add(nn.GlobalAvgPool2D(), nn.Flatten())
+    net.initialize()
+    with pytest.raises(UserError) as caught:
+        quantizing.quantize(net, calibration((4, 1, 8, 8)), 'naive')
+    assert 'nothing to quantize' in str(caught.value) and '\n' not in str(caught.value)
+
+
+@pytest.fixture(scope='module')
+def run(tmp_path_factory):
+    return tiny_run(tmp_path_factory)
+
+
+@pytest.fixture(scope='module')
+def quantized(run, tmp_path_factory):
+    """The tiny run quantized by the tool: (its output folder, the process)."""
+    out = tmp_path_factory.mktemp('int8')
+    proc = run_tool('quantize', run['log'], '--data-dir', run['data'], '--out-dir', out,
+                    '--calib-batches', 4, '--batch-size', 32)
+    return out, proc
+
+
+def test_the_tool_writes_the_int8_files_and_their_settings(run, quantized):
+    out, proc = quantized
+    assert proc.returncode == 0, proc.stderr
+    base = os.path.join(str(out), 'cross_d14w1_exp1-0002-int8')
+    for suffix in ('-symbol.json', '-0000.params', '-export.json'):
+        assert os.path.isfile(base + suffix)
+    assert sorted(os.listdir(str(out))) == sorted(
+        os.path.basename(base) + s for s in ('-symbol.json', '-0000.params', '-export.json'))
+    with open(base + '-export.json') as handle:
+        description = json.load(handle)
+    checkpoint = run['prefix'] + '-0002.params'
+    assert description['precision'] == 'int8'
+    assert description['source'] == dict(kind='checkpoint', path=checkpoint,
+                                         sha256=file_sha256(checkpoint))
+    assert description['calibration']['mode'] == 'naive'
+    assert description['calibration']['images'] == 4 * 32
+    assert description['calibration']['records'].endswith('train.rec')
+    assert description['keep_fp32'] == ['first']
+    assert description['flags']['network'] == 'cross' and description['flags']['depth'] == 14
+    assert 're-imported: largest difference 0' in proc.stdout
+
+
+def test_int8_predicts_as_fp32_on_the_test_images(run, quantized):
+    out, _ = quantized
+    exported = find_exported(os.path.join(str(out), 'cross_d14w1_exp1-0002-int8'))
+    assert exported.precision == 'int8' and exported.epoch == 0
+    int8 = load_exported(exported)
+    checkpoint = find_checkpoint(run['log'])
+    fp32 = load_net(checkpoint)
+    rec = os.path.join(run['data'], 'test.rec')
+    expected, labels = logits_of(fp32, record_batches(checkpoint.flags, rec, 50), 50, mx.cpu())
+    got, _ = logits_of(int8, record_batches(checkpoint.flags, rec, 50), 50, mx.cpu())
+    assert len(labels) == TEST
+    assert quantizing.agreement(expected, got) >= TINY_AGREEMENT
+    assert not np.array_equal(expected, got)   # it is another network's arithmetic
+
+
+def test_int8_weights_are_stored_as_int8(quantized):
+    out, _ = quantized
+    weights = mx.nd.load(os.path.join(str(out), 'cross_d14w1_exp1-0002-int8-0000.params'))
+    kinds = {array.dtype for name, array in weights.items() if name.endswith('weight_quantize')}
+    assert kinds == {np.int8}
+
+
+@pytest.mark.parametrize('flags, words', [
+    (['--keep-fp32', 'stem'], ['--keep-fp32', 'first, classifier']),
+    (['--calib-batches', '0'], ['--calib-batches']),
+    (['--batch-size', '100000'], ['fewer than one calibration batch']),
+    (['--calib-mode', 'minmax'], ['--calib-mode']),
+])
+def test_bad_settings_are_one_line_and_write_nothing(run, tmp_path, flags, words):
+    out = tmp_path / 'out'
+    proc = run_tool('quantize', run['log'], '--data-dir', run['data'], '--out-dir', out, *flags)
+    assert_one_line_error(proc, *words)
+    assert not out.exists()
