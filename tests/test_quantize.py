@@ -23,9 +23,10 @@ SHAPE = (1, 16, 16)
 DEPTHS = dict(plain=5, resnet=8, half=14, side=14, cross=14, fuse3=5, fuse6=8, ensemble=5)
 CIFAR_NETS = [name for name in network.list_nets() if name not in network.IMAGENET_NETS]
 # Measured: the tiny cross d14 run's INT8 export (4 calibration batches of 32, naive, the
-# first convolution in fp32) predicts the fp32 class for 199 of its 200 test images (the
-# same on two runs on this machine).
-TINY_AGREEMENT = 0.995
+# first convolution in fp32, the sums in INT8) predicts the fp32 class for 194 of its 200
+# test images on this machine (199 while the sums ran in fp32; a barely trained network:
+# on a cross d26 checkpoint of 90.0% the two agreed on 99.51% and 99.56% of 10,000).
+TINY_AGREEMENT = 0.97
 
 
 def random_batch(shape, seed):
@@ -52,6 +53,23 @@ def test_every_cifar_network_quantizes_with_all_its_outputs(name):
     expected, got = network.outputs_of(net(batch)), network.outputs_of(quantized(batch))
     assert len(got) == len(expected) == (8 if name == 'ensemble' else 1)
     assert all(o.shape == (8, 10) and np.isfinite(o.asnumpy()).all() for o in got)
+
+
+@pytest.mark.parametrize('name', CIFAR_NETS)
+def test_the_int8_graph_computes_the_same_function_without_add_n(name):
+    net = network.get_net(name, num_classes=10, depth=DEPTHS[name])
+    network.initialize(net, SHAPE)
+    rewritten = quantizing.int8_graph(net)
+    batch = random_batch((4,) + SHAPE, seed=3)
+    for a, b in zip(network.outputs_of(net(batch)), network.outputs_of(rewritten(batch))):
+        assert np.abs(a.asnumpy() - b.asnumpy()).max() <= 1e-6 * max(1, np.abs(a.asnumpy()).max())
+    before = json.loads(network.to_symbol(net).tojson())['nodes']
+    after = json.loads(network.to_symbol(rewritten).tojson())['nodes']
+    sums = sum(len(node['inputs']) - 1 for node in before if node['op'] == 'add_n')
+    assert [node['op'] for node in after].count('elemwise_add') == sums
+    assert 'add_n' not in [node['op'] for node in after]
+    assert not any(node['op'] == '_mul_scalar' and float(node['attrs']['scalar']) == 1.0
+                   for node in after)
 
 
 def test_a_network_without_weighted_layers_is_refused_in_one_line():
