@@ -36,14 +36,15 @@ def test_graph_flops_match_a_hand_count():
 
 def test_benchmark_reports_every_part_in_its_json(tmp_path):
     out = tmp_path / 'bench.json'
-    proc = run_benchmark(*TINY, '--loop-images', '16', '--compare', '--json', str(out))
+    proc = run_benchmark(*TINY, '--loop-images', '16', '--compare', '--calib-batches', '1',
+                         '--json', str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report['options']['network'] == 'cross'
     assert report['machine']['omp_threads'] and report['machine']['engine'] == 'NaiveEngine'
     assert report['training_flops_per_image'] == 3 * report['flops_per_image'] > 0
     assert report['peak']['gflops'] > 0 and 'sgemm' in report['peak']['method']
-    for kind in ('step', 'loop', 'eval', 'infer'):
+    for kind in ('step', 'loop', 'eval', 'infer', 'fused', 'int8'):
         row = report['results'][kind]
         assert row['img_s'] > 0 and len(row['runs']) == 1
         assert 0 < row['peak_share'] < 10 and row['gflops'] > 0
@@ -52,6 +53,14 @@ def test_benchmark_reports_every_part_in_its_json(tmp_path):
     # --compare: the PyTorch reference ran, or the report says why not
     assert 'torch_step' in report['results'] or 'torch' in report['skipped']
     assert 'step' in proc.stdout and 'img/s' in proc.stdout
+    # INT8 beside both fp32 paths, and (with torch) PyTorch's own INT8
+    assert report['ratios']['int8_vs_fastest_fp32'] == pytest.approx(
+        report['results']['int8']['img_s'] / max(report['results'][k]['img_s']
+                                                 for k in ('infer', 'fused')))
+    assert report['options']['keep_fp32'] == ['first']
+    if 'torch' not in report['skipped']:
+        assert report['results']['torch_int8']['img_s'] > 0
+        assert report['ratios']['int8_vs_torch_int8'] > 0
 
 
 def test_profile_lists_operators_and_onednn_counts(tmp_path):
@@ -63,6 +72,17 @@ def test_profile_lists_operators_and_onednn_counts(tmp_path):
     assert 'Convolution' in names and '_backward_Convolution' in names
     assert report['onednn']['by_kind'].get('convolution', 0) > 0
     assert 'BatchNorm backward on the reference kernel' in proc.stdout
+
+
+def test_profile_of_the_int8_pass_lists_its_operators(tmp_path):
+    out = tmp_path / 'profile.json'
+    proc = run_benchmark(*TINY, '--only', 'int8', '--calib-batches', '1', '--profile',
+                         '--json', str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = [row['name'] for row in json.loads(out.read_text())['operators']]
+    assert '_sg_mkldnn_conv' in names and '_contrib_quantize_v2' in names
+    assert not any(name.startswith('_backward') for name in names)
+    assert 'inference passes (int8)' in proc.stdout
 
 
 def _has_avx512():
@@ -105,6 +125,8 @@ def test_imagenet_pipeline_per_thread(tmp_path):
     (['--only', 'step,nap'], ['--only']),
     (['--network', 'nonet'], ['nonet']),
     (['--pipeline', 'imagenet', '--threads', '0'], ['--threads']),
+    (['--keep-fp32', 'stem'], ['--keep-fp32']),
+    (['--calib-batches', '0'], ['--calib-batches']),
 ])
 def test_bad_flags_end_in_one_error_line(flags, words):
     assert_one_line_error(run_benchmark(*flags), *words)

@@ -1,11 +1,20 @@
-"""The PyTorch eager reference of tools/benchmark.py --compare: cross (DFN-MR) and resnet.
+"""The PyTorch reference of tools/benchmark.py --compare: cross (DFN-MR) and resnet.
 
-Run by the benchmark as a separate process (`--worker step|infer --options JSON`), never
-imported by training: torch is an optional extra. The networks have the same layers,
+Run by the benchmark as a separate process (`--worker step|infer|int8 --options JSON`),
+never imported by training: torch is an optional extra (requirements-bench.txt pins the
+version the figures were taken with). The networks have the same layers,
 shapes and FLOPs as network/cross.py and network/resnet.py (conv units conv -> BN -> ReLU,
 3x3 convs, 1x1/2 projection shortcuts, global average pooling, one Dense); the weights are
 PyTorch's defaults, which do not change the speed. The step is plain torch.optim.SGD with
 Nesterov momentum and weight decay (the same work per parameter as OriginalNAG).
+
+int8 is PyTorch's own post-training quantization of the eager network: FX graph mode
+(prepare_fx, calibration passes, convert_fx) on the x86 backend, calibrated on the same
+batches as MXNet's INT8 network (benchlib.calibration_arrays), with the same layers kept in
+fp32. Naive calibration takes each activation's observed min and max (MinMaxObserver), as
+MXNet's does; entropy takes the x86 default, a histogram search for the range of least
+error (HistogramObserver), PyTorch's nearest to MXNet's KL-divergence search. Weights are
+per-channel, the x86 default.
 """
 import argparse
 import json
@@ -93,6 +102,32 @@ def build(options):
                     options['num_classes'], options['shape'][0])
 
 
+# MXNet's --keep-fp32 names -> the modules of CifarNet they are
+KEPT_MODULES = dict(first='stem', classifier='fc')
+
+
+def quantized(net, options):
+    """`net` (eval mode) quantized by FX graph mode post-training quantization (x86)."""
+    from torch.ao.quantization import (MinMaxObserver, QConfig, QConfigMapping,
+                                       get_default_qconfig, get_default_qconfig_mapping)
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    torch.backends.quantized.engine = 'x86'
+    if options['calib_mode'] == 'naive':
+        default = get_default_qconfig('x86')
+        mapping = QConfigMapping().set_global(QConfig(
+            activation=MinMaxObserver.with_args(reduce_range=True), weight=default.weight))
+    else:
+        mapping = get_default_qconfig_mapping('x86')
+    for name in options['keep_fp32']:
+        mapping.set_module_name(KEPT_MODULES[name], None)
+    arrays = benchlib.calibration_arrays(options)
+    prepared = prepare_fx(net, mapping, (torch.from_numpy(arrays[0]),))
+    with torch.no_grad():
+        for array in arrays:
+            prepared(torch.from_numpy(array))
+    return convert_fx(prepared)
+
+
 def measure(kind, options):
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', os.cpu_count() or 1)))
     torch.manual_seed(0)
@@ -100,8 +135,10 @@ def measure(kind, options):
     size = options['batch_size']
     data = torch.randn((size,) + tuple(options['shape']))
     label = torch.arange(size) % options['num_classes']
-    if kind == 'infer':
+    if kind in ('infer', 'int8'):
         net.eval()
+        if kind == 'int8':
+            net = quantized(net, options)
 
         def run():
             with torch.no_grad():
@@ -121,7 +158,7 @@ def measure(kind, options):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--worker', choices=('step', 'infer'), required=True)
+    parser.add_argument('--worker', choices=('step', 'infer', 'int8'), required=True)
     parser.add_argument('--options', required=True)
     args = parser.parse_args()
     result = measure(args.worker, json.loads(args.options))

@@ -33,9 +33,11 @@ def median(values):
 
 # ---------------------------------------------------------------- the network and its FLOPs
 
-def build_net(options):
+def build_net(options, cpu_kernels=True):
     """The named network, initialised as training does, its parameters' shapes known, with
-    the CPU kernels that training and inference swap in (network/onednn.py)."""
+    the CPU kernels that training and inference swap in (network/onednn.py), or without
+    them (`cpu_kernels=False`: the graph that optimize_for and the quantization fuse
+    themselves)."""
     import mxnet as mx
 
     import network
@@ -43,7 +45,8 @@ def build_net(options):
     net = network.get_net(options['network'], depth=options['depth'],
                           widen_factor=options['widen_factor'],
                           num_classes=options['num_classes'])
-    onednn.fuse_where_available(net, [mx.cpu()])
+    if cpu_kernels:
+        onednn.fuse_where_available(net, [mx.cpu()])
     return network.initialize(net, options['shape'])
 
 
@@ -141,13 +144,47 @@ def measure_step(options):
     return dict(img_s=options['batch_size'] / seconds)
 
 
-def measure_infer(options):
+def calibration_arrays(options):
+    """The INT8 calibration batches, MXNet's and PyTorch's alike: `calib_batches` seeded
+    normal batches (the networks' normalised scale) of `calib_batch_size` images."""
+    rng = np.random.default_rng(0)
+    shape = (options['calib_batch_size'],) + tuple(options['shape'])
+    return [rng.standard_normal(shape).astype(np.float32)
+            for _ in range(options['calib_batches'])]
+
+
+def inference_net(options, kind, data):
+    """The network as an inference kind runs it on `data`: 'infer' the training graph in
+    inference mode (hybridized, static, BatchNorm+ReLU fused as in training), 'fused'
+    MXNet's fused CPU graph (optimize_for), 'int8' quantized by tools/quantize.py's code,
+    calibrated on calibration_arrays."""
+    import mxnet as mx
+
+    from inference import model, quantizing
+    if kind == 'infer':
+        net = build_net(options)
+        net.hybridize(static_alloc=True, static_shape=True)
+        return net
+    if kind == 'fused':
+        net = model.fused(build_net(options, cpu_kernels=False), data)
+        if net is None:
+            raise RuntimeError('MXNet could not build the fused graph')
+        return net
+    arrays = calibration_arrays(options)
+    calibration = quantizing.CalibrationBatches([(mx.nd.array(a), None) for a in arrays],
+                                                len(arrays), arrays[0].shape)
+    net = quantizing.quantize(build_net(options, cpu_kernels=False), calibration,
+                              options['calib_mode'], options['keep_fp32'])
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net
+
+
+def measure_inference(options, kind):
     import mxnet as mx
 
     import network
-    net = build_net(options)
-    net.hybridize(static_alloc=True, static_shape=True)
     data, _ = _batch(options)
+    net = inference_net(options, kind, data)
     seconds = timed(lambda: network.mean_prediction(net(data)), options['steps'],
                     options['warmup'], mx.nd.waitall)
     return dict(img_s=options['batch_size'] / seconds)
@@ -189,10 +226,26 @@ def measure_loop(options):
                 val_acc=result['val_acc'], epochs=2)
 
 
-def measure_profile(options):
-    """Aggregate operator times of a few training steps from MXNet's profiler."""
+def profiled_run(options):
+    """(one call to profile, sync): the training step, or one inference pass of the kind
+    options['profile_kind'] names."""
     import mxnet as mx
-    _, step, sync = training_step(options)
+
+    import network
+    kind = options.get('profile_kind', 'step')
+    if kind == 'step':
+        _, step, sync = training_step(options)
+        return step, sync
+    data, _ = _batch(options)
+    net = inference_net(options, kind, data)
+    return (lambda: network.mean_prediction(net(data))), mx.nd.waitall
+
+
+def measure_profile(options):
+    """Aggregate operator times of a few training steps (or inference passes) from MXNet's
+    profiler."""
+    import mxnet as mx
+    step, sync = profiled_run(options)
     for _ in range(options['warmup']):
         step()
     sync()
@@ -303,6 +356,9 @@ def measure_pipeline(options):
     return dict(img_s=rate, img_s_per_thread=rate / threads, threads=threads)
 
 
-MEASURES = dict(peak=measure_peak, step=measure_step, infer=measure_infer,
+MEASURES = dict(peak=measure_peak, step=measure_step,
+                infer=lambda options: measure_inference(options, 'infer'),
+                fused=lambda options: measure_inference(options, 'fused'),
+                int8=lambda options: measure_inference(options, 'int8'),
                 eval=measure_eval, loop=measure_loop, profile=measure_profile,
                 pipeline=measure_pipeline)

@@ -17,9 +17,16 @@ the fp32 peak measured with a large MXNet GEMM, and the process's peak RSS.
   loop   train_model.py itself on synthetic records of the official format (data,
          augmentation, metrics, logging): training img/s of its second epoch
   eval   engine.evaluate over the synthetic test records (reading included)
-  infer  the hybridized net's forward pass on one batch
---compare runs a same-architecture PyTorch eager reference (cross and resnet) right after
-each MXNet step and inference process, when torch is installed. Asserts nothing.
+  infer  the hybridized net's forward pass on one batch (the training graph in inference
+         mode, BatchNorm+ReLU fused as in training)
+  fused  the same in MXNet's fused CPU graph (optimize_for, as tools/evaluate.py runs it)
+  int8   the same quantized to INT8 as tools/quantize.py does it, calibrated on
+         --calib-batches seeded normal batches (docs/int8.md)
+--compare runs a same-architecture PyTorch reference (cross and resnet) right after each
+MXNet step and inference process, when torch is installed (requirements-bench.txt): the
+eager fp32 network for step and infer, and for int8 PyTorch's own INT8 (FX graph mode
+post-training quantization, x86 backend, calibrated on the same batches, the same layers
+kept in fp32). Asserts nothing.
 """
 import argparse
 import json
@@ -32,7 +39,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
 
-KINDS = ('step', 'loop', 'eval', 'infer')
+KINDS = ('step', 'loop', 'eval', 'infer', 'fused', 'int8')
 
 
 def build_parser():
@@ -59,10 +66,17 @@ def build_parser():
     run.add_argument('--gemm-size', type=int, default=2048,
                      help='side of the square GEMM that measures the fp32 peak')
     run.add_argument('--compare', action='store_true', help='PyTorch eager reference too')
+    int8 = parser.add_argument_group('int8')
+    int8.add_argument('--calib-batches', type=int, default=10,
+                      help='calibration batches (of 64 images) of the INT8 networks')
+    int8.add_argument('--calib-mode', choices=('naive', 'entropy'), default='naive')
+    int8.add_argument('--keep-fp32', default=None,
+                      help="layers the INT8 networks keep in fp32; default tools/quantize.py's")
     run.add_argument('--json', metavar='FILE', help='write every figure to FILE')
     modes = parser.add_argument_group('other modes')
     modes.add_argument('--profile', action='store_true',
-                       help='MXNet profiler: top operators of the training step, and oneDNN '
+                       help='MXNet profiler: top operators of the training step (with --only '
+                       'infer, fused or int8: of that inference pass), and oneDNN '
                        'BatchNorm-backward fallbacks and reorders')
     modes.add_argument('--top', type=int, default=15, help='operators --profile prints')
     modes.add_argument('--pipeline', choices=('imagenet', 'cifar'),
@@ -85,6 +99,9 @@ def configure_environment():
 def worker_main(kind, options):
     """Inside a measurement process: one measurement, printed as a JSON line."""
     configure_environment()
+    os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
+    from inference import cli
+    cli.prepare_mxnet()   # the fused and INT8 graphs need MXNet's conv + sum fusion off
     import benchlib
     result = benchlib.MEASURES[kind](options)
     result['peak_rss_mib'] = benchlib.peak_rss_mib()

@@ -13,9 +13,11 @@ from common.atomic import write_whole_text
 from common.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KINDS = ('step', 'loop', 'eval', 'infer')
+KINDS = ('step', 'loop', 'eval', 'infer', 'fused', 'int8')
 TORCH_NETS = ('cross', 'resnet')
-TORCH_KINDS = ('step', 'infer')
+TORCH_KINDS = ('step', 'infer', 'int8')
+PROFILED_KINDS = ('step', 'infer', 'fused', 'int8')
+CALIB_BATCH_SIZE = 64
 # oneDNN's verbose switch under the names MXNet 1.9.1's oneDNN versions read.
 ONEDNN_VERBOSE = dict(DNNL_VERBOSE='1', MKLDNN_VERBOSE='1', ONEDNN_VERBOSE='1')
 # The profile times each operator alone: the static graph otherwise runs segments of
@@ -49,7 +51,7 @@ def options_of(args):
     if unknown or not kinds:
         raise UserError('--only takes some of %s, not %r' % (', '.join(KINDS), args.only))
     for flag in ('batch_size', 'steps', 'rounds', 'loop_images', 'pipeline_images', 'top',
-                 'gemm_size'):
+                 'gemm_size', 'calib_batches'):
         if getattr(args, flag) < 1:
             raise UserError('--%s must be at least 1' % flag.replace('_', '-'))
     if args.warmup < 0:
@@ -57,7 +59,10 @@ def options_of(args):
     options = dict(network=name, depth=args.depth, widen_factor=args.widen_factor,
                    num_classes=args.num_classes or spec.num_classes, shape=list(shape),
                    batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-                   loop_images=args.loop_images, gemm_size=args.gemm_size, kinds=kinds)
+                   loop_images=args.loop_images, gemm_size=args.gemm_size, kinds=kinds,
+                   profile_kind=next((k for k in kinds if k in PROFILED_KINDS), 'step'),
+                   calib_batches=args.calib_batches, calib_batch_size=CALIB_BATCH_SIZE,
+                   calib_mode=args.calib_mode, keep_fp32=keep_fp32_of(args))
     try:   # a bad depth or widen factor fails here, in one line, before any process
         network.get_net(name, depth=args.depth, widen_factor=args.widen_factor,
                         num_classes=options['num_classes'])
@@ -67,6 +72,12 @@ def options_of(args):
         import importlib
         options['blocks'] = list(importlib.import_module('network.' + name).layout(args.depth))
     return options
+
+
+def keep_fp32_of(args):
+    """The layers the INT8 networks keep in fp32: --keep-fp32, or tools/quantize.py's."""
+    from inference.quantize import DEFAULT_KEEP_FP32, keep_list
+    return keep_list(DEFAULT_KEEP_FP32 if args.keep_fp32 is None else args.keep_fp32)
 
 
 def run_worker(kind, options, torch=False, env=None):
@@ -114,7 +125,8 @@ def skipped_kinds(options, compare):
                 skipped[kind] = 'records only for %s' % ', '.join(
                     'x'.join(map(str, s)) for s in benchlib.CIFAR_SHAPES)
     if compare and not torch_available():
-        skipped['torch'] = 'torch is not installed (pip install torch to compare)'
+        skipped['torch'] = ('torch is not installed (pip install -r requirements-bench.txt to '
+                            'compare)')
     elif compare and options['network'] not in TORCH_NETS:
         skipped['torch'] = 'a PyTorch reference exists for %s only' % ', '.join(TORCH_NETS)
     return skipped
@@ -151,9 +163,15 @@ def summarise(series, flops, peak):
                            peak_rss_mib=max(r['peak_rss_mib'] for r in results))
     ratios = {}
     for a, b, name in (('loop', 'step', 'loop_over_step'), ('step', 'torch_step', 'step_vs_torch'),
-                       ('infer', 'torch_infer', 'infer_vs_torch')):
+                       ('infer', 'torch_infer', 'infer_vs_torch'),
+                       ('fused', 'infer', 'fused_vs_infer'),
+                       ('int8', 'torch_int8', 'int8_vs_torch_int8'),
+                       ('torch_int8', 'torch_infer', 'torch_int8_vs_torch_infer')):
         if a in rows and b in rows:
             ratios[name] = rows[a]['img_s'] / rows[b]['img_s']
+    fp32 = [rows[kind]['img_s'] for kind in ('infer', 'fused') if kind in rows]
+    if 'int8' in rows and fp32:   # the issue's goal: INT8 against the fastest fp32 path
+        ratios['int8_vs_fastest_fp32'] = rows['int8']['img_s'] / max(fp32)
     return rows, ratios
 
 
@@ -164,6 +182,10 @@ def benchmark(args, options):
           % (options['network'], options['depth'], options['widen_factor'],
              options['batch_size'], 'x'.join(map(str, options['shape'])), flops / 1e9,
              3 * flops / 1e9))
+    if 'int8' in options['kinds']:
+        print('int8: calibrated (%s) on %d seeded normal batches of %d images; kept in fp32: %s'
+              % (options['calib_mode'], options['calib_batches'], options['calib_batch_size'],
+                 ', '.join(options['keep_fp32']) or 'none'))
     for what, why in skipped.items():
         print('skipped %s: %s' % (what, why))
     folder = tempfile.mkdtemp(prefix='benchmark-')
@@ -214,9 +236,10 @@ def profile(args, options):
     steps = result['steps']
     operators = [row for row in result['operators'] if row['domain'] == 'operator']
     total = sum(row['total_ms'] for row in operators) or 1.0
-    print('%s d%d, batch %d: MXNet profiler over %d training steps (%s threads, %s, '
-          'operators unbulked)'
+    kind = options['profile_kind']
+    print('%s d%d, batch %d: MXNet profiler over %d %s (%s threads, %s, operators unbulked)'
           % (options['network'], options['depth'], options['batch_size'], steps,
+             'training steps' if kind == 'step' else 'inference passes (%s)' % kind,
              os.environ.get('OMP_NUM_THREADS'), PROFILE_ENV['MXNET_ENGINE_TYPE']))
     print('wall time %.1f ms per step; operator times summed: %.1f ms per step'
           % (result['wall_ms_per_step'], total / steps))
