@@ -15,6 +15,14 @@ def add_checkpoint_args(parser):
     return group
 
 
+def add_exported_arg(group):
+    """--exported PREFIX: an exported network (tools/export.py, tools/quantize.py) instead of
+    a checkpoint."""
+    group.add_argument('--exported', default=None, metavar='PREFIX',
+                       help='an exported network, fp32 or INT8: PREFIX-symbol.json, '
+                            'PREFIX-<epoch>.params and PREFIX-export.json')
+
+
 def add_inference_args(parser):
     group = parser.add_argument_group('inference')
     group.add_argument('--batch-size', type=int, default=None,
@@ -54,9 +62,15 @@ def check_output(path, flag):
 
 def checkpoint_of(args):
     from inference.checkpoint import find_checkpoint
+    if getattr(args, 'exported', None) is not None:
+        from inference.exported import find_exported
+        if args.run is not None or args.checkpoint is not None:
+            raise UserError('name one network: a checkpoint or --exported PREFIX, not both')
+        return find_exported(args.exported, args.epoch)
     if (args.run is None) == (args.checkpoint is None):
         raise UserError("name one checkpoint: a run's log or weights folder, or "
-                        "--checkpoint PREFIX (with --epoch N)")
+                        "--checkpoint PREFIX (with --epoch N)%s"
+                        % (', or --exported PREFIX' if hasattr(args, 'exported') else ''))
     return find_checkpoint(args.run or args.checkpoint, args.epoch)
 
 
@@ -82,13 +96,23 @@ def context_of(args):
 
 
 def ready_net(args, checkpoint, first_batch, log):
-    """The checkpoint's network on its device; on the CPU the faster of the plain and fused
-    graphs (measured on `first_batch`), reported through `log`."""
+    """The checkpoint's (or export's) network on its device; on the CPU the faster of the
+    plain and fused graphs (measured on `first_batch`), reported through `log`. An INT8
+    export runs as it is: its graph is already oneDNN's fused INT8 one."""
+    from inference.exported import Exported, load_exported
     from inference.model import choose_path, describe, load_net, plain
     ctx = context_of(args)
     batch = first_batch.as_in_context(ctx)
+    make_net = (lambda: load_exported(checkpoint, ctx)) if isinstance(checkpoint, Exported) \
+        else (lambda: load_net(checkpoint, ctx))
+    if isinstance(checkpoint, Exported) and checkpoint.precision == 'int8':
+        if args.gpu is not None:
+            raise UserError('%s is an INT8 network for the CPU: leave --gpu out'
+                            % checkpoint.prefix)
+        log('inference path: INT8 (oneDNN, as quantized)')
+        return plain(make_net(), batch), ctx
     if args.gpu is not None:
-        return plain(load_net(checkpoint, ctx), batch), ctx
-    net, report = choose_path(lambda: load_net(checkpoint, ctx), batch, args.path)
+        return plain(make_net(), batch), ctx
+    net, report = choose_path(make_net, batch, args.path)
     log(describe(report))
     return net, ctx

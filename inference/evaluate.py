@@ -14,7 +14,7 @@ def build_parser():
         description="Score a checkpoint on a record set: loss, top-1/top-5, per-class "
                     "accuracy and the confusion matrix (text and PNG). The network and its "
                     "flags come from the run's log.")
-    cli.add_checkpoint_args(parser)
+    cli.add_exported_arg(cli.add_checkpoint_args(parser))
     cli.add_inference_args(parser)
     group = parser.add_argument_group('data and output')
     group.add_argument('--data-dir', default=None, help="record folder; default the run's")
@@ -51,6 +51,12 @@ def subset_figures(sizes, logits, labels):
                 top1=float(hits.mean()))
 
 
+def what_is(checkpoint):
+    """'checkpoint', or which export ('fp32 export', 'int8 export')."""
+    precision = getattr(checkpoint, 'precision', None)
+    return 'checkpoint' if precision is None else '%s export' % precision
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     cli.prepare_mxnet()
@@ -68,9 +74,10 @@ def main(argv=None):
     batch_size = capped_batch_size(rec_path, cli.batch_size_of(args, checkpoint))
     from inference.scoring import figures, report_lines, save_confusion_png
     batches = record_batches(flags, rec_path, batch_size)
-    print('checkpoint %s (%s, depth %d, widen %d; %s), records %s: %d images'
-          % (checkpoint.params_path, flags['network'], flags['depth'], flags['widen_factor'],
-             flags['dataset'], rec_path, batches.num_examples), flush=True)
+    print('%s %s (%s, depth %s, widen %s; %s), records %s: %d images'
+          % (what_is(checkpoint), checkpoint.params_path, flags['network'], flags.get('depth'),
+             flags.get('widen_factor'), flags['dataset'], rec_path, batches.num_examples),
+          flush=True)
     first, stream = first_and_all(batches)
     net, ctx = cli.ready_net(args, checkpoint, padded(first, batch_size), print)
     logits, labels = logits_of(net, stream, batch_size, ctx)

@@ -34,15 +34,21 @@ def export_paths(checkpoint, out_dir):
     return base
 
 
-def write_checked_exports(net, shape, base, epoch, onnx):
-    """The exported files (symbol, params, onnx) at `base`, checked against `net`, and the
-    largest differences; all or none of them written (exporting.write_staged)."""
+def write_checked_exports(net, shape, base, epoch, onnx, description):
+    """The exported files (symbol, params, onnx, and `description` as JSON) at `base`,
+    checked against `net`, and the largest differences; all or none of them written
+    (exporting.write_staged)."""
+    import json
+
+    from inference.exported import description_path
     from inference.exporting import check_exports, export_mxnet, export_onnx, write_staged
 
     def produce(staging):
         staged = os.path.join(staging, os.path.basename(base))
         symbol, params = export_mxnet(net, shape, staged, epoch)
-        files = dict(symbol=symbol, params=params)
+        files = dict(symbol=symbol, params=params, description=description_path(staged))
+        with open(files['description'], 'w') as handle:
+            json.dump(description, handle, indent=1, sort_keys=True)
         if onnx:
             files['onnx'] = export_onnx(symbol, params, shape, '%s-%04d.onnx' % (staged, epoch))
         return files, check_exports(net, files, shape)
@@ -57,9 +63,14 @@ def main(argv=None):
     shape = input_shape(checkpoint.flags)
     base = export_paths(checkpoint, args.out_dir)
     net = load_net(checkpoint)
+    from inference.exported import describe, file_sha256
+    description = describe(checkpoint.flags, 'fp32', dict(
+        kind='checkpoint', path=checkpoint.params_path,
+        sha256=file_sha256(checkpoint.params_path)))
     files, differences = write_checked_exports(net, shape, base, checkpoint.epoch,
-                                               onnx=not args.no_onnx)
-    print('MXNet:  %s, %s' % (files['symbol'], files['params']))
+                                               onnx=not args.no_onnx, description=description)
+    print('MXNet:  %s, %s (described in %s)' % (files['symbol'], files['params'],
+                                                files['description']))
     if 'onnx' in files:
         print('ONNX:   %s (checked by onnx.checker; input "data" of shape N x %s)'
               % (files['onnx'], ' x '.join(map(str, shape))))

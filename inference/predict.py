@@ -19,7 +19,7 @@ def build_parser():
         prog='tools/predict.py',
         description='Top-k classes, with probabilities, of image files, folders of images or '
                     'a .rec file; images are prepared, decoded and normalised as in training.')
-    cli.add_checkpoint_args(parser)
+    cli.add_exported_arg(cli.add_checkpoint_args(parser))
     parser.add_argument('--input', '-i', nargs='+', required=True,
                         help='image files, folders of images, or one .rec file')
     parser.add_argument('--top', '-k', type=int, default=3, help='classes per image')

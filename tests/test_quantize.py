@@ -150,3 +150,71 @@ def test_bad_settings_are_one_line_and_write_nothing(run, tmp_path, flags, words
     proc = run_tool('quantize', run['log'], '--data-dir', run['data'], '--out-dir', out, *flags)
     assert_one_line_error(proc, *words)
     assert not out.exists()
+
+
+@pytest.fixture(scope='module')
+def int8_logits(run, quantized):
+    """(INT8 logits, labels) of the tiny run's test images, computed here."""
+    out, _ = quantized
+    int8 = load_exported(find_exported(os.path.join(str(out), 'cross_d14w1_exp1-0002-int8')))
+    flags = find_checkpoint(run['log']).flags
+    rec = os.path.join(run['data'], 'test.rec')
+    return logits_of(int8, record_batches(flags, rec, 50), 50, mx.cpu())
+
+
+def test_evaluate_scores_the_int8_export_as_loaded_here(run, quantized, int8_logits, tmp_path):
+    out, _ = quantized
+    prefix = os.path.join(str(out), 'cross_d14w1_exp1-0002-int8')
+    figures = tmp_path / 'figures.json'
+    proc = run_tool('evaluate', '--exported', prefix, '--batch-size', 50, '--png',
+                    tmp_path / 'c.png', '--json', figures)
+    assert proc.returncode == 0, proc.stderr
+    assert 'int8 export' in proc.stdout and 'inference path: INT8' in proc.stdout
+    result = json.loads(figures.read_text())
+    logits, labels = int8_logits
+    assert result['count'] == TEST
+    assert result['top1'] == float((logits.argmax(axis=1) == labels).mean())
+
+
+def test_predict_gives_the_int8_exports_classes(run, quantized, int8_logits):
+    out, _ = quantized
+    prefix = os.path.join(str(out), 'cross_d14w1_exp1-0002-int8')
+    proc = run_tool('predict', '--exported', prefix, '--input',
+                    os.path.join(run['data'], 'test.rec'), '--batch-size', 50, '--top', 1,
+                    '--format', 'json')
+    assert proc.returncode == 0, proc.stderr
+    names = json.load(open(os.path.join(run['data'], 'dataset.json')))['classes']
+    logits, _ = int8_logits
+    assert [row['top'][0]['name'] for row in json.loads(proc.stdout)] == \
+        [names[c] for c in logits.argmax(axis=1)]
+
+
+def test_an_fp32_export_evaluates_as_its_checkpoint(run, tmp_path):
+    exported = run_tool('export', run['log'], '--out-dir', tmp_path / 'fp32', '--no-onnx')
+    assert exported.returncode == 0, exported.stderr
+    scores = {}
+    for name, source in (('checkpoint', [run['log']]),
+                         ('export', ['--exported', tmp_path / 'fp32' / 'cross_d14w1_exp1'])):
+        proc = run_tool('evaluate', *source, '--path', 'plain', '--png', tmp_path / 'c.png',
+                        '--json', tmp_path / (name + '.json'))
+        assert proc.returncode == 0, proc.stderr
+        scores[name] = json.loads((tmp_path / (name + '.json')).read_text())
+    for key in ('count', 'top1', 'confusion'):
+        assert scores['export'][key] == scores['checkpoint'][key]
+    assert scores['export']['loss'] == pytest.approx(scores['checkpoint']['loss'], abs=1e-6)
+
+
+def test_exported_is_refused_beside_a_checkpoint_or_without_its_description(run, quantized,
+                                                                             tmp_path):
+    out, _ = quantized
+    prefix = os.path.join(str(out), 'cross_d14w1_exp1-0002-int8')
+    assert_one_line_error(run_tool('evaluate', run['log'], '--exported', prefix),
+                          'not both')
+    for suffix in ('-symbol.json', '-0000.params'):
+        os.link(prefix + suffix, str(tmp_path / ('bare' + suffix)))
+    assert_one_line_error(run_tool('predict', '--exported', tmp_path / 'bare', '--input',
+                                   os.path.join(run['data'], 'test.rec')),
+                          'bare-export.json is missing')
+    assert_one_line_error(run_tool('predict', '--exported', tmp_path / 'none', '--input',
+                                   os.path.join(run['data'], 'test.rec')),
+                          'no exported network')
