@@ -12,6 +12,10 @@ def add_checkpoint_args(parser):
                        help='weights prefix: PREFIX-<epoch:04d>.params')
     group.add_argument('--epoch', type=int, default=None,
                        help='the checkpoint saved after this many epochs; default the latest')
+    group.add_argument('--pretrained', default=None, metavar='NAME',
+                       help='a trained network that ships with the project, e.g. '
+                            'fashion-mnist/cross_d26 (network.list_pretrained() lists them); '
+                            'nothing to train')
     return group
 
 
@@ -62,6 +66,14 @@ def check_output(path, flag):
 
 def checkpoint_of(args):
     from inference.checkpoint import find_checkpoint
+    if args.pretrained is not None:
+        from inference.pretrained import find_pretrained
+        named = [flag for flag, value in (('a run', args.run), ('--checkpoint', args.checkpoint),
+                                          ('--exported', getattr(args, 'exported', None)),
+                                          ('--epoch', args.epoch)) if value is not None]
+        if named:
+            raise UserError('--pretrained names the network: leave out %s' % ', '.join(named))
+        return find_pretrained(args.pretrained)
     if getattr(args, 'exported', None) is not None:
         from inference.exported import find_exported
         if args.run is not None or args.checkpoint is not None:
@@ -69,9 +81,19 @@ def checkpoint_of(args):
         return find_exported(args.exported, args.epoch)
     if (args.run is None) == (args.checkpoint is None):
         raise UserError("name one checkpoint: a run's log or weights folder, or "
-                        "--checkpoint PREFIX (with --epoch N)%s"
+                        "--checkpoint PREFIX (with --epoch N)%s, or --pretrained NAME"
                         % (', or --exported PREFIX' if hasattr(args, 'exported') else ''))
     return find_checkpoint(args.run or args.checkpoint, args.epoch)
+
+
+def class_names_of(args, checkpoint):
+    """The class names: those of `--data-dir`'s dataset.json when given, else a pretrained
+    entry's own, else those beside the run's records."""
+    from inference.records import class_names
+    flags = checkpoint.flags
+    if args.data_dir is None and flags.get('classes'):
+        return list(flags['classes'])
+    return class_names(args.data_dir or flags['data_dir'], flags['num_classes'])
 
 
 def batch_size_of(args, checkpoint):

@@ -52,7 +52,9 @@ def subset_figures(sizes, logits, labels):
 
 
 def what_is(checkpoint):
-    """'checkpoint', or which export ('fp32 export', 'int8 export')."""
+    """'checkpoint', which export ('fp32 export', 'int8 export'), or which pretrained entry."""
+    if hasattr(checkpoint, 'entry'):
+        return 'pretrained %s:' % checkpoint.entry['name']
     precision = getattr(checkpoint, 'precision', None)
     return 'checkpoint' if precision is None else '%s export' % precision
 
@@ -69,8 +71,8 @@ def main(argv=None):
         cli.check_output(args.json, '--json')
     data_dir = args.data_dir or flags['data_dir']
     rec_path = os.path.join(data_dir, args.val_dataset or flags['val_dataset'])
-    from inference.records import (capped_batch_size, class_names, first_and_all, logits_of,
-                                   padded, record_batches)
+    from inference.records import (capped_batch_size, first_and_all, logits_of, padded,
+                                   record_batches)
     batch_size = capped_batch_size(rec_path, cli.batch_size_of(args, checkpoint))
     from inference.scoring import figures, report_lines, save_confusion_png
     batches = record_batches(flags, rec_path, batch_size)
@@ -85,7 +87,7 @@ def main(argv=None):
                      flags.get('test_batch_size') or batch_size)
     if sizes is not None:
         result['original_subset'] = subset_figures(sizes, logits, labels)
-    names = class_names(data_dir, flags['num_classes'])
+    names = cli.class_names_of(args, checkpoint)
     print('\n'.join(report_lines(result, names, result.get('original_subset'))))
     title = '%s on %s' % (checkpoint.name, os.path.basename(rec_path))
     write_whole(png, lambda temp: save_confusion_png(result, names, title, temp))

@@ -43,6 +43,9 @@ def load_net(checkpoint, ctx=None):
     needs every parameter's shape, so the network first runs one zero image.
     """
     ctx = ctx or mx.cpu()
+    from inference.pretrained import Pretrained, load_pretrained
+    if isinstance(checkpoint, Pretrained):   # its own checked loader (network/zoo.py)
+        return load_pretrained(checkpoint, ctx)
     net = build_net(checkpoint.flags)
     # placeholders, as on a resume: load_params replaces them all
     network.initialize(net, input_shape(checkpoint.flags), mx.init.Zero(), ctx)

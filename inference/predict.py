@@ -91,9 +91,9 @@ def main(argv=None):
     cli.prepare_mxnet()
     checkpoint = cli.checkpoint_of(args)
     flags = checkpoint.flags
-    from inference.records import (capped_batch_size, class_names, first_and_all, logits_of,
-                                   padded, record_batches)
-    names = class_names(args.data_dir or flags['data_dir'], flags['num_classes'])
+    from inference.records import (capped_batch_size, first_and_all, logits_of, padded,
+                                   record_batches)
+    names = cli.class_names_of(args, checkpoint)
     with tempfile.TemporaryDirectory(prefix='predict-') as scratch:
         rec_path, images, labelled = records_of(args.input, flags['dataset'], scratch)
         batch_size = capped_batch_size(rec_path, cli.batch_size_of(args, checkpoint))

@@ -56,7 +56,8 @@ def checkpoint_source(args):
     from inference.exported import file_sha256
     from inference.model import load_net
     checkpoint = cli.checkpoint_of(args)
-    return Fp32Source(name=checkpoint.name, flags=checkpoint.flags, kind='checkpoint',
+    kind = 'pretrained' if hasattr(checkpoint, 'entry') else 'checkpoint'
+    return Fp32Source(name=checkpoint.name, flags=checkpoint.flags, kind=kind,
                       path=checkpoint.params_path, sha256=file_sha256(checkpoint.params_path),
                       load=lambda: load_net(checkpoint),
                       out_dir=os.path.join(os.path.dirname(checkpoint.prefix), 'export'))
