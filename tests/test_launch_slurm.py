@@ -16,7 +16,7 @@ from helpers import assert_one_line_error
 from test_launch_faults import LAUNCH, job_env, processes_of
 from test_training import (ROOT, assert_two_workers_stayed_identical,  # noqa: F401
                            dist_sync_training_flags, fashion_slice)
-from tools import launch, slurm
+from tools.dist import launch, slurm
 
 JOB_ID, STEP_ID = '4711', '0'
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Run a grid of train_model.py runs, a few at a time, resumably; then get_results.py.
 
     python tools/sweep.py --networks resnet,cross,half,plain --depths 26 --seeds 1,2,3 \\
@@ -8,7 +7,7 @@
 Every grid point (network x depth x widen factor x seed) is one train_model.py run with
 --rand-seed <seed> and --log-dir <log-dir>/seed<seed>; the flags after `--` go to every run.
 Before anything starts, every run is checked as train_model.py checks it (tools/
-sweep_check.py): a grid with a run it would refuse is refused whole, with one line.
+sweeper/check.py): a grid with a run it would refuse is refused whole, with one line.
 --jobs runs train side by side, each with OMP_NUM_THREADS = cores // jobs. A run whose
 metrics hold all its epochs is skipped; an interrupted one continues with --resume from its
 latest checkpoint (one without a checkpoint starts again). Ctrl-C or a kill stops the runs,
@@ -31,20 +30,18 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from common.atomic import open_append  # noqa: E402
-from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
-from engine.flags import check_exp_name  # noqa: E402
-import sweep_state  # noqa: E402
-from sweep_state import Point, SweepLock, read_run  # noqa: E402
+from common.atomic import open_append
+from common.errors import ArgumentParser, UserError
+from engine.flags import check_exp_name
+from tools.sweeper import state as sweep_state
+from tools.sweeper.state import Point, SweepLock, read_run
 
 # Flags the sweep sets for each run itself; given after `--` they would break its bookkeeping.
 RESERVED_FLAGS = ('--network', '--depth', '--widen-factor', '--rand-seed', '--exp-name',
                   '--log-dir', '--resume', '--load-epoch', '--model-prefix')
 STOP_GRACE_SECONDS = 10
-CHECKER = os.path.join(ROOT, 'tools', 'sweep_check.py')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENTRY = os.path.join(ROOT, 'tools', 'sweep.py')   # also the checker's process: --check-runs
 
 
 # ---------------------------------------------------------------- flags
@@ -95,6 +92,7 @@ def build_parser():
                         help='print what each run would do and its command; run nothing')
     parser.add_argument('--status', action='store_true',
                         help='print the progress of the sweep in --log-dir; run nothing')
+    parser.add_argument('--check-runs', action='store_true', help=argparse.SUPPRESS)
     return parser
 
 
@@ -161,14 +159,14 @@ def check_runs(args):
     if args.train_command:
         return
     runs = [[point.key, run_flags(args, point)] for point in args.points]
-    proc = subprocess.run([sys.executable, CHECKER], input=json.dumps(runs),
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, ENTRY, '--check-runs'],
+                          input=json.dumps(runs), capture_output=True, text=True)
     if proc.returncode:
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         why = lines[-1] if lines else 'exit status %d' % proc.returncode
         if proc.returncode == 2 and why.startswith('error: '):
             raise UserError(why[len('error: '):])
-        raise UserError('cannot check the runs with %s: %s' % (CHECKER, why))
+        raise UserError('cannot check the runs with tools/sweeper/check.py: %s' % why)
 
 
 def describe(state):
@@ -498,6 +496,9 @@ def sweep(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.check_runs:   # the child process of check_runs: MXNet loads there, never here
+        from tools.sweeper import check
+        return check.main()
     if args.status:
         return print_status(args)
     check_runs(args)
@@ -505,6 +506,3 @@ def main(argv=None):
         return dry_run(args)
     return sweep(args)
 
-
-if __name__ == '__main__':
-    sys.exit(run_main(main))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """One benchmark for the whole pipeline: training step, training loop, evaluation, inference.
 
     python tools/benchmark.py                          # cross d110, batch 128, 3x32x32
@@ -31,15 +30,9 @@ kept in fp32). Asserts nothing.
 import argparse
 import json
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-
-from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
-
-KINDS = ('step', 'loop', 'eval', 'infer', 'fused', 'int8')
+from common.errors import ArgumentParser
+from tools.bench import KINDS
 
 
 def build_parser():
@@ -82,11 +75,12 @@ def build_parser():
     modes.add_argument('--pipeline', choices=('imagenet', 'cifar'),
                        help='record pipeline only: ImageNet-like JPEG records (480px, '
                        'random-resized crop, HSL jitter) per decoding thread, or the CIFAR '
-                       'readers (tools/bench_iterator.py)')
+                       'readers (tools/bench/iterator.py)')
     modes.add_argument('--threads', default='1,2', help='decoding threads for --pipeline')
     modes.add_argument('--pipeline-images', type=int, default=256)
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--options', help=argparse.SUPPRESS)
+    parser.add_argument('--torch', action='store_true', help=argparse.SUPPRESS)
     return parser
 
 
@@ -96,32 +90,34 @@ def configure_environment():
     runtime.configure(argparse.Namespace(cpu=True, gpus=None, kv_store='device'))
 
 
-def worker_main(kind, options):
+def worker_main(kind, options, torch=False):
     """Inside a measurement process: one measurement, printed as a JSON line."""
-    configure_environment()
-    os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
-    from inference import cli
-    cli.prepare_mxnet()   # the fused and INT8 graphs need MXNet's conv + sum fusion off
-    import benchlib
-    result = benchlib.MEASURES[kind](options)
-    result['peak_rss_mib'] = benchlib.peak_rss_mib()
-    print(benchlib.RESULT_PREFIX + json.dumps(result), flush=True)
+    if torch:   # the PyTorch reference: no MXNet in its process
+        from tools.bench import torch_ref
+        result = torch_ref.measure(kind, options)
+    else:
+        configure_environment()
+        os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
+        from inference import cli
+        cli.prepare_mxnet()   # the fused and INT8 graphs need MXNet's conv + sum fusion off
+        from tools.bench import lib
+        result = lib.MEASURES[kind](options)
+    from tools.bench.lib import RESULT_PREFIX, peak_rss_mib
+    result['peak_rss_mib'] = peak_rss_mib()
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.worker:
-        return worker_main(args.worker, json.loads(args.options))
+        return worker_main(args.worker, json.loads(args.options), args.torch)
     configure_environment()
-    import benchreport
-    options = benchreport.options_of(args)
+    from tools.bench import report
+    options = report.options_of(args)
     if args.pipeline:
-        return benchreport.pipeline(args, options)
+        return report.pipeline(args, options)
     if args.profile:
-        return benchreport.profile(args, options)
-    return benchreport.benchmark(args, options)
+        return report.profile(args, options)
+    return report.benchmark(args, options)
 
-
-if __name__ == '__main__':
-    run_main(main)

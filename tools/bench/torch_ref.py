@@ -1,8 +1,8 @@
 """The PyTorch reference of tools/benchmark.py --compare: cross (DFN-MR) and resnet.
 
-Run by the benchmark as a separate process (`--worker step|infer|int8 --options JSON`),
-never imported by training: torch is an optional extra (requirements-bench.txt pins the
-version the figures were taken with). The networks have the same layers,
+Run by the benchmark in a separate process (`tools/benchmark.py --worker step|infer|int8
+--torch`), never imported by training: torch is an optional extra (requirements-bench.txt
+pins the version the figures were taken with). The networks have the same layers,
 shapes and FLOPs as network/cross.py and network/resnet.py (conv units conv -> BN -> ReLU,
 3x3 convs, 1x1/2 projection shortcuts, global average pooling, one Dense); the weights are
 PyTorch's defaults, which do not change the speed. The step is plain torch.optim.SGD with
@@ -16,16 +16,12 @@ MXNet's does; entropy takes the x86 default, a histogram search for the range of
 error (HistogramObserver), PyTorch's nearest to MXNet's KL-divergence search. Weights are
 per-channel, the x86 default.
 """
-import argparse
-import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
+from torch import nn
 
-import benchlib  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+from tools.bench import lib as benchlib
 
 BN_EPSILON = 2e-5
 BN_MOMENTUM = 0.1    # PyTorch's momentum is 1 - MXNet's 0.9
@@ -155,16 +151,3 @@ def measure(kind, options):
     seconds = benchlib.timed(run, options['steps'], options['warmup'], lambda: None)
     return dict(img_s=size / seconds, torch_version=torch.__version__)
 
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--worker', choices=('step', 'infer', 'int8'), required=True)
-    parser.add_argument('--options', required=True)
-    args = parser.parse_args()
-    result = measure(args.worker, json.loads(args.options))
-    result['peak_rss_mib'] = benchlib.peak_rss_mib()
-    print(benchlib.RESULT_PREFIX + json.dumps(result), flush=True)
-
-
-if __name__ == '__main__':
-    main()

@@ -1,23 +1,19 @@
-#!/usr/bin/env python
 """Check a sweep's runs as train_model.py checks them, before any run starts.
 
-tools/sweep.py runs this in a child process, so that the sweep, which forks its runs for
-hours, never loads MXNet itself. Every run's flags go through train_model.py's own parser
-and checks, every distinct network through train_model.build_net, and every distinct data
-set through train_model.load_data (the records opened and checked, as a run opens them);
-nothing is written. Input on stdin: JSON, a list of [run key, train_model.py flags].
+tools/sweep.py runs this in a child process (`tools/sweep.py --check-runs`), so that the
+sweep, which forks its runs for hours, never loads MXNet itself. Every run's flags go
+through train_model.py's own parser and checks, every distinct network through
+train_model.build_net, and every distinct data set through train_model.load_data (the
+records opened and checked, as a run opens them); nothing is written. Input on stdin: JSON, a list of [run key, train_model.py flags].
 Output: nothing and exit 0, or one line `error: <run key>: <why>` and exit 2.
 """
 import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from common.errors import UserError, run_main  # noqa: E402
-from engine import runtime  # noqa: E402
-import train_model  # noqa: E402
+import train_model
+from common.errors import UserError
+from engine import runtime
 
 
 def check(key, argv, done):
@@ -57,6 +53,3 @@ def main(argv=None):
         check(key, run_argv, done)
     return 0
 
-
-if __name__ == '__main__':
-    run_main(main)

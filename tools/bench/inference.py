@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Inference images/s of one exported network: MXNet plain, MXNet optimize_for, onnxruntime.
 
     python tools/bench_inference.py --network cross --depth 26 --batch-size 64
@@ -12,15 +11,11 @@ onnxruntime. Prints the best of --repeats timed passes per runtime, and how far 
 outputs are from the plain MXNet ones; asserts nothing. Needs requirements-export.txt.
 """
 import os
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
-from engine.flags import check_network_size  # noqa: E402
-from inference import cli  # noqa: E402
+from common.errors import ArgumentParser, UserError
+from engine.flags import check_network_size
+from inference import cli
 
 
 def build_parser():
@@ -113,6 +108,3 @@ def main(argv=None):
             exporting.max_difference(expected, run())))
     return 0
 
-
-if __name__ == '__main__':
-    run_main(main)

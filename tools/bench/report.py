@@ -8,12 +8,12 @@ import subprocess
 import sys
 import tempfile
 
-import benchlib
 from common.atomic import write_whole_text
 from common.errors import UserError
+from tools.bench import KINDS, lib as benchlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KINDS = ('step', 'loop', 'eval', 'infer', 'fused', 'int8')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCHMARK = os.path.join(ROOT, 'tools', 'benchmark.py')   # also each measurement process
 TORCH_NETS = ('cross', 'resnet')
 TORCH_KINDS = ('step', 'infer', 'int8')
 PROFILED_KINDS = ('step', 'infer', 'fused', 'int8')
@@ -82,8 +82,9 @@ def keep_fp32_of(args):
 
 def run_worker(kind, options, torch=False, env=None):
     """(result dict, the process's stdout) of one measurement process."""
-    script = os.path.join(ROOT, 'tools', 'bench_torch.py' if torch else 'benchmark.py')
-    command = [sys.executable, script, '--worker', kind, '--options', json.dumps(options)]
+    command = [sys.executable, BENCHMARK, '--worker', kind, '--options', json.dumps(options)]
+    if torch:
+        command.append('--torch')
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env=dict(os.environ, **(env or {})))
     marked = [line for line in proc.stdout.splitlines()
@@ -281,8 +282,8 @@ def thread_counts(text):
 def pipeline(args, options):
     threads = thread_counts(args.threads)
     if args.pipeline == 'cifar':
-        import bench_iterator
-        return bench_iterator.main(['--count', str(args.pipeline_images), '--batch-size',
+        from tools.bench import iterator
+        return iterator.main(['--count', str(args.pipeline_images), '--batch-size',
                                     str(args.batch_size), '--threads', str(threads[0])])
     folder = tempfile.mkdtemp(prefix='benchmark-pipeline-')
     try:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Launch a distributed (dist_sync) job: a scheduler, servers and workers of MXNet's
 parameter server, here, on several hosts through ssh, or as the tasks of a SLURM job step.
 
@@ -13,7 +12,7 @@ parameter server has no authentication: run it on a private network only.
 
 Under srun (--launcher slurm) every task runs this script and becomes one process of the
 job, by its SLURM_PROCID: 0 the scheduler (on the first host of SLURM_JOB_NODELIST), then
-the servers, then the workers (tools/slurm.py).
+the servers, then the workers (tools/dist/slurm.py).
 
 The first process that fails ends the job: the launcher stops all the others and prints one
 line (which process, how it ended, how to continue). So does a job that prints nothing for
@@ -29,12 +28,9 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
-from common.reading import open_regular  # noqa: E402
-from tools import dist_job, remote_guard, slurm  # noqa: E402
+from common.errors import ArgumentParser, UserError
+from common.reading import open_regular
+from tools.dist import job as dist_job, remote_guard, slurm
 
 LOOPBACK = '127.0.0.1'
 # SLURM tasks whose processes fail together (the same bad flag on every worker) report in
@@ -164,7 +160,7 @@ def spawn_local(command, extra_env):
 
 
 def spawn_ssh(host, port, command, extra_env):
-    """ssh to `host`, run `command` under tools/remote_guard.py in the same directory.
+    """ssh to `host`, run `command` under tools/dist/remote_guard.py in the same directory.
     ssh's standard input stays open and unused: the guard ends the remote process group
     when it closes. The environment travels as `export` words, never printed."""
     passed = {k: v for k, v in os.environ.items()
@@ -384,6 +380,3 @@ def main(argv=None):
     print('error: ' + verdict(ended, stopped, args.command), file=sys.stderr)
     return exit_code(ended)
 
-
-if __name__ == '__main__':
-    sys.exit(run_main(main))

@@ -12,18 +12,15 @@ It times three readers over the same records, each for whole epochs:
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from data import synthetic  # noqa: E402
-from data.datasets import DATASETS  # noqa: E402
-from data.iterators import default_threads, get_iterators, record_iter  # noqa: E402
-from data.recordfile import index_path  # noqa: E402
+from data import synthetic
+from data.datasets import DATASETS
+from data.iterators import default_threads, get_iterators, record_iter
+from data.recordfile import index_path
 
 
 def parse_args(argv=None):
@@ -96,6 +93,3 @@ def main(argv=None):
             shutil.rmtree(temp, ignore_errors=True)
     return 0
 
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """The ensemble view of deep fusion: component accuracies and path-length distributions.
 
     # paths input -> output of several networks at the same --depth (no checkpoint needed)
@@ -36,18 +35,12 @@ import os
 import sys
 from itertools import islice
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from common import environment  # noqa: E402
-environment.exit_if_bad()   # before anything loads MXNet, which aborts on a bad value
-from common.atomic import write_whole, write_whole_csv  # noqa: E402
-from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
-from engine.flags import check_network_size, given  # noqa: E402
-from common.reading import open_regular  # noqa: E402
-from engine.logs import HEAD_LIMIT, parse_namespace  # noqa: E402
-from data.datasets import DATASETS, dataset_names  # noqa: E402
+from common.atomic import write_whole, write_whole_csv
+from common.errors import ArgumentParser, UserError
+from common.reading import open_regular
+from engine.flags import check_network_size, given
+from engine.logs import HEAD_LIMIT, parse_namespace
+from data.datasets import DATASETS, dataset_names
 
 SKIP_OR_ENSEMBLE = ('fuse3', 'fuse6', 'ensemble')
 
@@ -453,6 +446,3 @@ def main(argv=None):
     report_paths(path_tables(configs, data['num_classes']), args.out)
     return 0
 
-
-if __name__ == '__main__':
-    sys.exit(run_main(main))
