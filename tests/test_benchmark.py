@@ -10,7 +10,6 @@ import pytest
 from helpers import assert_one_line_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 TINY = ['--network', 'cross', '--depth', '14', '--shape', '1,28,28', '--batch-size', '4',
         '--steps', '1', '--warmup', '1', '--rounds', '1', '--gemm-size', '256']
@@ -23,7 +22,7 @@ def run_benchmark(*flags):
 
 
 def test_graph_flops_match_a_hand_count():
-    import benchlib
+    from tools.bench import lib as benchlib
     options = dict(network='resnet', depth=8, widen_factor=1, num_classes=10, shape=[3, 8, 8])
     conv = lambda k, c, size, kernel: k * size * size * c * kernel * kernel  # noqa: E731
     macs = (conv(16, 3, 8, 3) + 2 * conv(16, 16, 8, 3)              # stem, g1

@@ -1,6 +1,5 @@
 """The ensemble view: component networks, path counts and tools/components.py."""
 import csv
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import network
 from data.iterators import get_iterators
 from data.synthetic import write_record_dataset
 from helpers import assert_one_line_error, fill
+from inference import components as tool
 from network import components
 from network.paths import path_depths, summarize
 from test_ensemble import fashion_test_set
@@ -21,10 +21,6 @@ from test_ensemble import fashion_test_set
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'tools', 'components.py')
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-
-_spec = importlib.util.spec_from_file_location('components_tool', SCRIPT)
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
 
 
 def polynomial(*factors):

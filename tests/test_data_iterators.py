@@ -376,12 +376,7 @@ def test_default_threads_suit_the_core_count():
 
 
 def test_the_benchmark_reports_three_readers(capsys):
-    import importlib.util
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        'tools', 'bench_iterator.py')
-    spec = importlib.util.spec_from_file_location('bench_iterator', path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from tools.bench import iterator as bench
     assert bench.main(['--count', '256', '--epochs', '1', '--batch-size', '32']) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split('  ')[0] for line in lines[1:]] == [

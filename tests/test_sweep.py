@@ -12,12 +12,11 @@ import pytest
 from data.fashion_mnist import read_idx
 from data.synthetic import write_record_dataset
 from helpers import assert_one_line_error
+from tools.sweeper import state as sweep_state
+from tools.sweeper import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = os.path.join(ROOT, 'tools', 'sweep.py')
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import sweep  # noqa: E402
-import sweep_state  # noqa: E402
 
 FASHION = '/usr/share/datasets/fashion-mnist'
 EPOCHS = 2

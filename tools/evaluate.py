@@ -5,13 +5,10 @@
     python tools/evaluate.py --checkpoint snapshot/.../weights/NAME/NAME --epoch 2
     python tools/evaluate.py RUN_LOG --original-subset          # also the 2016 code's subset
 """
-import os
-import sys
+import _root  # noqa: F401  (the repository root on sys.path)
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common.errors import run_main  # noqa: E402
-from inference.evaluate import main  # noqa: E402
+from common.errors import run_main
+from inference.evaluate import main
 
 if __name__ == '__main__':
     run_main(main)

@@ -4,13 +4,10 @@
     python tools/predict.py RUN_LOG --input shirt.png photos/ --top 3
     python tools/predict.py RUN_LOG --input data/fashion-mnist/test.rec --format csv -o out.csv
 """
-import os
-import sys
+import _root  # noqa: F401  (the repository root on sys.path)
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common.errors import run_main  # noqa: E402
-from inference.predict import main  # noqa: E402
+from common.errors import run_main
+from inference.predict import main
 
 if __name__ == '__main__':
     run_main(main)
