@@ -6,7 +6,8 @@
 CIFAR-style networks (plain, resnet, half, side, cross, fuse3, fuse6, ensemble) take any
 input channel count and size (global average pooling head); `depth` is the depth of the
 equivalent plain network. The ImageNet networks (symbol_resnet, symbol_cross) need
-3x224x224 inputs and ignore depth and widen factor: SPECS says so per network. Every
+3x224x224 inputs and ignore depth and widen factor. The table of networks, one row each
+(factory, defaults, aliases, test depths), is SPECS in network/registry.py. Every
 network returns logits (the softmax belongs to the loss); `ensemble` returns a tuple of
 its 8 components' logits (outputs_of() makes every network's output such a tuple).
 The families, the depth rule and the quirks kept from the original: docs/networks.md.
@@ -16,65 +17,31 @@ Names (used by show_model.py): every op and parameter name contains `stem_` (ste
 `line_` in a fuse3/fuse6 line conv, `left_` in an ensemble left conv, `fc_` in the
 classifier; every other conv is on a main (residual) path.
 """
-from dataclasses import dataclass
-from typing import Optional, Tuple
-
 import mxnet as mx
 
 from mxnet.gluon import nn
 
-from . import (cross, ensemble, fuse3, fuse6, half, plain, resnet, side, symbol_cross,
-               symbol_resnet, zoo)
-from .blocks import BN_MOMENTUM, IMAGENET_BN_MOMENTUM, blocks_per_group, walk
+from . import ensemble, zoo
+from .blocks import blocks_per_group, walk
+from .registry import IMAGENET_INPUT, SPECS, NetSpec
 
 __all__ = ['get_net', 'list_nets', 'IMAGENET_NETS', 'ALIASES', 'original_initializer',
            'OriginalInit', 'initialize', 'count_params', 'blocks_per_group', 'resolve_name',
-           'SPECS', 'NetSpec', 'spec_of', 'to_symbol', 'outputs_of', 'mean_prediction',
-           'set_bn_momentum', 'check_bn_momentum', 'list_pretrained', 'PretrainedError']
+           'SPECS', 'NetSpec', 'IMAGENET_INPUT', 'spec_of', 'to_symbol', 'outputs_of',
+           'mean_prediction', 'set_bn_momentum', 'check_bn_momentum', 'list_pretrained',
+           'PretrainedError']
 
 list_pretrained = zoo.list_pretrained
 PretrainedError = zoo.PretrainedError
 
-# canonical name -> factory (the network modules keep their own names: network.cross, ...)
-_CIFAR_NETS = {
-    'plain': plain.plain, 'resnet': resnet.resnet, 'half': half.half, 'side': side.side,
-    'cross': cross.cross, 'fuse3': fuse3.fuse3, 'fuse6': fuse6.fuse6,
-    'ensemble': ensemble.ensemble,
-}
-_IMAGENET_FACTORIES = {'symbol_cross': symbol_cross.symbol_cross,
-                       'symbol_resnet': symbol_resnet.symbol_resnet}
-IMAGENET_NETS = tuple(sorted(_IMAGENET_FACTORIES))
-
-
-@dataclass(frozen=True)
-class NetSpec:
-    """What a network needs and what it is called in the paper (like timm's default_cfgs)."""
-    num_classes: int                                 # default class count
-    bn_momentum: float                               # BatchNorm running-statistics momentum
-    input_shape: Optional[Tuple[int, int, int]] = None   # (C, H, W) it needs; None: any
-    paper_depth: Optional[int] = None                # fixed depth of the paper's name
-
-
-SPECS = dict(
-    {name: NetSpec(num_classes=10, bn_momentum=BN_MOMENTUM) for name in _CIFAR_NETS},
-    ensemble=NetSpec(num_classes=10, bn_momentum=ensemble.ENSEMBLE_BN_MOMENTUM),
-    symbol_cross=NetSpec(num_classes=1000, bn_momentum=IMAGENET_BN_MOMENTUM,
-                         input_shape=(3, 224, 224), paper_depth=50),
-    symbol_resnet=NetSpec(num_classes=1000, bn_momentum=IMAGENET_BN_MOMENTUM,
-                          input_shape=(3, 224, 224), paper_depth=98),
-)
-
-# alias -> canonical name (paper names)
-ALIASES = {
-    'dfn-mr': 'cross', 'merge-and-run': 'cross',
-    'dfn-il': 'half', 'dfn-il-noid': 'side',
-    'dfn-mr-50': 'symbol_cross', 'resnet-98': 'symbol_resnet',
-}
+# Derived from the table (network/registry.py), never written twice.
+IMAGENET_NETS = tuple(sorted(name for name, spec in SPECS.items() if spec.fixed_input))
+ALIASES = {alias: name for name, spec in SPECS.items() for alias in spec.aliases}
 
 
 def list_nets():
     """Canonical network names, sorted."""
-    return sorted(list(_CIFAR_NETS) + list(_IMAGENET_FACTORIES))
+    return sorted(SPECS)
 
 
 def resolve_name(name):
@@ -120,15 +87,16 @@ def get_net(name, num_classes=None, depth=None, widen_factor=1, bn_momentum=None
     name = resolve_name(name)
     if pretrained:
         return _pretrained_net(name, num_classes, depth, widen_factor, pretrained, **kwargs)
-    num_classes = SPECS[name].num_classes if num_classes is None else num_classes
+    spec = SPECS[name]
+    num_classes = spec.num_classes if num_classes is None else num_classes
     _positive_int('num_classes', num_classes)
-    if name in _IMAGENET_FACTORIES:
-        net = _IMAGENET_FACTORIES[name](num_classes=num_classes, **kwargs)
+    if spec.fixed_input:
+        net = spec.factory(num_classes=num_classes, **kwargs)
     else:
         depth = 62 if depth is None else depth
         _positive_int('widen_factor', widen_factor)
-        net = _CIFAR_NETS[name](depth=depth, widen_factor=widen_factor,
-                                num_classes=num_classes, **kwargs)
+        net = spec.factory(depth=depth, widen_factor=widen_factor, num_classes=num_classes,
+                           **kwargs)
     if bn_momentum is not None:
         set_bn_momentum(net, bn_momentum)
     return net

@@ -13,11 +13,18 @@ from network import (IMAGENET_NETS, SPECS, blocks_per_group, count_params, get_n
                      list_nets, original_initializer, outputs_of, to_symbol)
 
 CIFAR_NETS = [n for n in list_nets() if n not in IMAGENET_NETS]
-# the smallest valid depth, and a somewhat deeper one, per CIFAR network
-SMALL_DEPTH = {'plain': 5, 'resnet': 8, 'half': 14, 'side': 14, 'cross': 14,
-               'fuse3': 5, 'fuse6': 8, 'ensemble': 5}
-OTHER_DEPTH = {'plain': 11, 'resnet': 14, 'half': 26, 'side': 26, 'cross': 26,
-               'fuse3': 11, 'fuse6': 14, 'ensemble': 11}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def small_depth(name):
+    """The smallest valid depth of a CIFAR network (its registry row says); None for the
+    fixed ImageNet networks."""
+    return SPECS[name].test_depths[0] if SPECS[name].test_depths else None
+
+
+def other_depth(name):
+    """A somewhat deeper valid depth (None for the fixed ImageNet networks)."""
+    return SPECS[name].test_depths[1] if SPECS[name].test_depths else None
 
 # the parameter-count table of docs/networks.md: (name, depth, widen factor, learnable parameters)
 PARAM_TABLE = [
@@ -59,9 +66,30 @@ def graph_nodes(net):
 def test_list_nets():
     names = list_nets()
     assert names == sorted(names)
-    assert set(names) == {'plain', 'resnet', 'half', 'side', 'cross', 'fuse3', 'fuse6',
-                          'ensemble', 'symbol_cross', 'symbol_resnet'}
-    assert set(IMAGENET_NETS) == {'symbol_cross', 'symbol_resnet'}
+    # one module per family, named as the network, and one row of the registry
+    for name in names:
+        assert SPECS[name].factory.__module__ == 'network.' + name
+    assert set(IMAGENET_NETS) == {n for n in names if SPECS[n].input_shape}
+    assert set(CIFAR_NETS) == {n for n in names if SPECS[n].test_depths}
+
+
+def test_the_networks_page_lists_every_network():
+    """docs/networks.md's table of families names exactly the registry's networks."""
+    with open(os.path.join(ROOT, 'docs', 'networks.md')) as page:
+        rows = [line for line in page if line.startswith('| `')]
+    documented = {name for row in rows
+                  for name in re.findall(r'`([a-z0-9_]+)`', row.split('|')[1])
+                  if name not in network.ALIASES}
+    assert documented == set(list_nets())
+
+
+@pytest.mark.parametrize('name', CIFAR_NETS)
+def test_the_registry_test_depths_are_valid(name):
+    small, other = SPECS[name].test_depths
+    assert other > small
+    with pytest.raises(ValueError, match='none below, %d above' % small):
+        get_net(name, depth=small - 1)     # small is the smallest valid depth
+    get_net(name, depth=other)
 
 
 @pytest.mark.parametrize('alias, canonical', [
@@ -165,8 +193,8 @@ def test_count_params_initialised_excludes_running_stats():
 
 # ---- forward / backward ------------------------------------------------------------------
 
-FORWARD_CASES = ([(n, SMALL_DEPTH[n], 1, (2, 3, 32, 32)) for n in CIFAR_NETS] +
-                 [(n, OTHER_DEPTH[n], 2, (2, 1, 28, 28)) for n in CIFAR_NETS])
+FORWARD_CASES = ([(n, small_depth(n), 1, (2, 3, 32, 32)) for n in CIFAR_NETS] +
+                 [(n, other_depth(n), 2, (2, 1, 28, 28)) for n in CIFAR_NETS])
 
 
 @pytest.mark.parametrize('name, depth, widen, shape', FORWARD_CASES,
@@ -183,7 +211,7 @@ def test_forward_shape(name, depth, widen, shape):
 
 @pytest.mark.parametrize('name', CIFAR_NETS)
 def test_every_parameter_gets_gradient(name):
-    net = build(name, SMALL_DEPTH[name])
+    net = build(name, small_depth(name))
     x, label = data((2, 3, 32, 32)), mx.nd.array([3, 5])
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     with autograd.record():
@@ -215,7 +243,7 @@ def roundtrip(net, x, path):
 @pytest.mark.filterwarnings('ignore::UserWarning')
 @pytest.mark.parametrize('name', CIFAR_NETS)
 def test_export_import_roundtrip(name, tmp_path):
-    net = build(name, OTHER_DEPTH[name])
+    net = build(name, other_depth(name))
     x = data((2, 3, 32, 32))
     eager = [y.asnumpy() for y in outputs_of(net(x))]
     hybrid = roundtrip(net, x, tmp_path)
@@ -281,7 +309,7 @@ def test_ensemble_structure_and_sharing():
 
 @pytest.mark.parametrize('name', list_nets())
 def test_names(name):
-    net = get_net(name, depth=OTHER_DEPTH.get(name))
+    net = get_net(name, depth=other_depth(name))
     groups = ('g1_', 'g2_', 'g3_', 'g4_') if name in IMAGENET_NETS else ('g1_', 'g2_', 'g3_')
     roles = ('stem_', 'fc_') + groups
     for pname in net.collect_params():
@@ -453,5 +481,5 @@ def test_onednn_relu_and_sum_keep_the_function_bitwise(name, monkeypatch):
 def test_no_relu_or_plus_outside_onednn(name):
     """Every ReLU is `Activation` and every sum `add_n`: `relu` and `elemwise_add` have no
     oneDNN kernel on the blocked layout and cost two reorders each (network.blocks.relu)."""
-    ops = {n['op'] for n in graph_nodes(get_net(name, depth=SMALL_DEPTH.get(name)))}
+    ops = {n['op'] for n in graph_nodes(get_net(name, depth=small_depth(name)))}
     assert not ops & {'relu', 'elemwise_add', '_plus', '_Plus', 'broadcast_add'}, ops
