@@ -10,6 +10,16 @@ import sys
 
 from common.errors import UserError
 
+# The resume rule of the flags composed here (engine/runfiles.changed_flags applies it, with
+# engine/recipe_flags.py's own): a resumed run may change where its files go, what it
+# reports, which devices it uses and how long it runs (a changed schedule shows in
+# lr_step_epochs). The network's own name chose the run (aliases resolve to it). Every other
+# flag, present and future, must match the checkpoint's.
+MAY_CHANGE_ON_RESUME = frozenset({
+    'log_dir', 'exp_name', 'model_prefix', 'load_epoch', 'resume', 'log_iters', 'no_progress',
+    'checkpoint_epochs', 'num_epochs', 'data_dir', 'data_threads', 'gpus', 'cpu', 'lr_steps',
+    'network', 'rand_seed'})
+
 
 def add_network_args(parser, dataset_names, default_network='cross', default_depth=62):
     """The flags that choose a network: shared by train_model.py and show_model.py."""
@@ -130,14 +140,6 @@ def add_log_args(parser):
     return group
 
 
-def parse_epoch_list(text, flag):
-    try:
-        return sorted(int(x) for x in text.split(',') if x.strip())
-    except ValueError:
-        raise UserError('%s=%r is not a comma-separated list of epochs, e.g. 100,150'
-                        % (flag, text))
-
-
 def resolve_defaults(args, dataset_spec):
     """Fill every per-dataset default that the user left out, and check the numbers.
 
@@ -163,13 +165,6 @@ def resolve_defaults(args, dataset_spec):
         if getattr(args, name) < 1:
             raise UserError('--%s must be at least 1 (got %d)'
                             % (name.replace('_', '-'), getattr(args, name)))
-    if not args.lr > 0:
-        raise UserError('--lr must be positive (got %g)' % args.lr)
-    if args.lr_steps is None:
-        args.lr_step_epochs = [args.num_epochs // 2, args.num_epochs * 3 // 4,
-                               args.num_epochs * 7 // 8]
-    else:
-        args.lr_step_epochs = parse_epoch_list(args.lr_steps, '--lr-steps')
     if args.resume and args.load_epoch is not None:
         raise UserError('use either --resume or --load-epoch, not both')
     check_values(args)
@@ -203,8 +198,7 @@ def check_values(args):
     if args.rand_seed is not None and not 0 <= args.rand_seed <= MAX_SEED:
         raise UserError('--rand-seed must be between 0 and %d (got %d); leave it out to '
                         'draw one' % (MAX_SEED, args.rand_seed))
-    if args.lr_steps is not None:
-        _check_lr_steps(args.lr_steps, args.num_epochs)
+    args.lr_step_epochs = lr_step_epochs(args.lr_steps, args.num_epochs)
     _check_devices(args)
     check_exp_name(args.exp_name)
     if args.data_threads is not None and args.data_threads < 1:
@@ -232,11 +226,17 @@ def _check_floats(args):
             raise UserError('%s must be %s (got %g)' % (flag, rule, value))
 
 
-def _check_lr_steps(text, num_epochs):
-    """As given (parse_epoch_list sorts): increasing positive epochs. Steps after the
-    last epoch are kept for a run trained in parts (--resume with a larger --num-epochs,
-    which must keep the flags), and said."""
-    epochs = [int(x) for x in text.split(',') if x.strip()]
+def lr_step_epochs(text, num_epochs):
+    """The epochs --lr-steps names (None: 1/2, 3/4 and 7/8 of the run), checked: increasing
+    positive epochs. Steps after the last epoch are kept for a run trained in parts (--resume
+    with a larger --num-epochs, which must keep the flags), and said."""
+    if text is None:
+        return [num_epochs // 2, num_epochs * 3 // 4, num_epochs * 7 // 8]
+    try:
+        epochs = [int(x) for x in text.split(',') if x.strip()]
+    except ValueError:
+        raise UserError('--lr-steps=%r is not a comma-separated list of epochs, e.g. 100,150'
+                        % text)
     if any(b <= a for a, b in zip(epochs, epochs[1:])):
         raise UserError('--lr-steps=%s must list increasing epochs, each once (the rate '
                         'drops by --lr-factor at each), e.g. --lr-steps=%d,%d'
@@ -250,6 +250,7 @@ def _check_lr_steps(text, num_epochs):
               'is continued with --resume and a larger --num-epochs'
               % (','.join(later), 's' if len(later) == 1 else '', num_epochs),
               file=sys.stderr)
+    return epochs
 
 
 def _check_devices(args):

@@ -6,11 +6,12 @@ import math
 
 from common.errors import UserError
 
-# Flags that change what is trained: a resumed run must keep them (and, for cosine, the
-# --num-epochs its curve ends at). --save-best and --tensorboard change no weight; --ema
-# changes only the averaged weights, which a resume must continue alike.
-TRAINING_FLAGS = ('lr_mode', 'warmup_epochs', 'label_smoothing', 'mixup', 'no_wd_bn',
-                  'clip_gradient', 'ema', 'cutmix')
+# The resume rule of these flags (engine/runfiles.changed_flags): --save-best and
+# --tensorboard change no weight, so a resumed run may change them; every other one changes
+# what is trained and must match the checkpoint's (and, for cosine, so must the --num-epochs
+# its curve ends at: engine/schedule.py). --ema changes only the averaged weights, which a
+# resume must continue alike: it must match too.
+MAY_CHANGE_ON_RESUME = frozenset({'save_best', 'tensorboard'})
 
 
 def add_recipe_args(parser):

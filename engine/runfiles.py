@@ -12,16 +12,13 @@ import json
 import os
 
 from common.errors import UserError
+from engine import flags, recipe_flags
 from engine.checkpoint import checkpoint_epochs, params_file, read_state
 from engine.lock import RunLock, lock_path
 
-# Flags a resumed run may change: where files go, what it reports, which devices it uses,
-# how long it runs (a changed schedule shows in lr_step_epochs). The network's own name
-# chose the run (aliases resolve to it). Every other flag, present and future, must match.
-MAY_CHANGE = {'log_dir', 'exp_name', 'model_prefix', 'load_epoch', 'resume', 'log_iters',
-              'no_progress', 'checkpoint_epochs', 'num_epochs', 'data_dir', 'data_threads',
-              'gpus', 'cpu', 'lr_steps', 'network', 'rand_seed',
-              'save_best', 'tensorboard'}   # they change no weight
+# Flags a resumed run may change, each module's rule beside the flags it governs; every
+# other flag, present and future, must match the checkpoint's.
+MAY_CHANGE = flags.MAY_CHANGE_ON_RESUME | recipe_flags.MAY_CHANGE_ON_RESUME
 FLAG_NAMES = {'lr_step_epochs': 'lr-steps'}
 # Training flags added after checkpoints were written, and the value a checkpoint without
 # them trained with (from its run settings): before --bn-momentum, every network but the

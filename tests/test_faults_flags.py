@@ -39,7 +39,7 @@ EXP_NAME = 'no path separators'
     (['--bn-momentum', '-0.5'], ['--bn-momentum must be in [0, 1)']),
     (['--lr', '0'], ['--lr must be positive']),
     # NaN and infinity
-    (['--lr', 'nan'], ['--lr must be positive (got nan)']),
+    (['--lr', 'nan'], ['--lr must be a finite number (got nan)']),
     (['--lr', 'inf'], ['--lr must be a finite number (got inf)']),
     (['--lr-factor', 'nan'], ['--lr-factor must be a finite number']),
     (['--momentum=-inf'], ['--momentum must be a finite number']),
