@@ -11,7 +11,6 @@ import train_model  # noqa: E402
 from common.errors import ArgumentParser, UserError, run_main  # noqa: E402
 from data.datasets import DATASETS  # noqa: E402
 from engine import flags, runtime  # noqa: E402
-from engine.meter import TOP5_MIN_CLASSES  # noqa: E402
 from engine.summary import print_summary  # noqa: E402
 
 
@@ -26,10 +25,7 @@ def build_parser():
         description='Train an ImageNet deeply-fused network from .rec files.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train_model.add_all_args(parser, default_network='symbol_cross', default_depth=None)
-    parser.set_defaults(dataset='imagenet', batch_size=256, num_epochs=120,
-                        lr_steps='30,60,90', log_iters=10, checkpoint_epochs=5,
-                        train_dataset='imagenet_train.rec', val_dataset='imagenet_val.rec',
-                        test_batch_size=256)
+    parser.set_defaults(dataset='imagenet')   # its recipe: data/datasets.py's ImageNet entry
     return parser
 
 
@@ -51,10 +47,7 @@ def parse(argv=None):
 
 
 def main(argv=None):
-    args = parse(argv)
-    # top-5 as the original logged it, where there are five classes to rank (a class
-    # subset of fewer would make MXNet's topk fail)
-    print_summary(train_model.run(args, top5=args.num_classes >= TOP5_MIN_CLASSES))
+    print_summary(train_model.run(parse(argv)))
     return 0
 
 

@@ -13,6 +13,7 @@ import os
 from common.errors import ArgumentParser, UserError, run_main
 from data.datasets import DATASETS, dataset_names
 from engine import flags, recipe_flags, runtime
+from engine.meter import TOP5_MIN_CLASSES
 from engine.summary import print_summary
 
 
@@ -59,15 +60,18 @@ def resolve_num_examples(args):
 
 
 def build_net(args):
-    """The network the flags name (mxnet is imported here: after runtime.configure).
-    A --bn-momentum left out becomes the network's own, so that the log and the checkpoint
+    """(canonical name, network) of the network the flags name: the one place a run's
+    --network is resolved (mxnet is imported here: after runtime.configure). A
+    --bn-momentum left out becomes the network's own, so that the log and the checkpoint
     say which momentum trained."""
     import network
     try:
+        name = network.resolve_name(args.network)
         if args.bn_momentum is None:
-            args.bn_momentum = network.spec_of(args.network).bn_momentum
-        return network.get_net(args.network, num_classes=args.num_classes, depth=args.depth,
-                               widen_factor=args.widen_factor, bn_momentum=args.bn_momentum)
+            args.bn_momentum = network.SPECS[name].bn_momentum
+        return name, network.get_net(name, num_classes=args.num_classes, depth=args.depth,
+                                     widen_factor=args.widen_factor,
+                                     bn_momentum=args.bn_momentum)
     except ValueError as err:
         raise UserError(str(err))
 
@@ -88,18 +92,23 @@ def input_shape(args):
     return (DATASETS[args.dataset]['channels'], args.data_shape, args.data_shape)
 
 
-def run(args, top5=False):
+def logs_top5(args):
+    """Whether the log carries top-5 accuracy: on ImageNet, as the original's log did,
+    where there are five classes to rank (fewer would make MXNet's topk fail)."""
+    return args.dataset == 'imagenet' and args.num_classes >= TOP5_MIN_CLASSES
+
+
+def run(args):
     """Build the network (first: a bad name or depth fails before any file is made) and
     train it; the result of engine.fit.train."""
     runtime.configure(args)
-    net = build_net(args)
+    name, net = build_net(args)
     from engine import fit  # mxnet only now: its environment is set
-    return fit.train(args, net, load_data, input_shape(args), top5)
+    return fit.train(args, name, net, load_data, input_shape(args), logs_top5(args))
 
 
 def main(argv=None):
-    args = parse(argv)
-    print_summary(run(args, top5=args.dataset == 'imagenet'))
+    print_summary(run(parse(argv)))
     return 0
 
 

@@ -1,6 +1,6 @@
 """The training engine shared by train_model.py and train_imagenet.py.
 
-    result = fit.train(args, net, data_loader, input_shape, top5)
+    result = fit.train(args, name, net, data_loader, input_shape, top5)
 
 The scripts parse the flags, build the network and say how to make the iterators
 (`data_loader(args, seed, num_parts, part_index) -> (train_it, val_it)`, called once the
@@ -85,9 +85,10 @@ class Session:
     ema: Optional[WeightAverage] = None
 
 
-def train(args, net, data_loader, input_shape, top5=False):
-    """Train `net` as the flags say; return the last epoch's figures and where the files are."""
-    session = setup(args, net, data_loader, input_shape, top5)
+def train(args, name, net, data_loader, input_shape, top5=False):
+    """Train `net`, the network called `name` (canonical: it names the run's files), as the
+    flags say; return the last epoch's figures and where the files are."""
+    session = setup(args, name, net, data_loader, input_shape, top5)
     try:
         result = None
         for epoch in range(session.files.start_epoch, args.num_epochs):
@@ -140,12 +141,8 @@ def seed_everything(seed):
     mx.random.seed(seed % 2 ** 31)
 
 
-def setup(args, net, data_loader, input_shape, top5):
+def setup(args, canonical, net, data_loader, input_shape, top5):
     """Files, logger, iterators, initialised (or restored) network and trainer."""
-    try:
-        canonical = network.resolve_name(args.network)
-    except ValueError as err:
-        raise UserError(str(err))
     recipe_flags.check_args(args)
     kv = create_kvstore(args.kv_store)
     rank, num_workers = (kv.rank, kv.num_workers) if kv else (0, 1)

@@ -52,8 +52,10 @@ def add_data_args(parser):
     group = parser.add_argument_group('data')
     group.add_argument('--data-dir', default=None,
                        help='folder with the .rec files; default data/<dataset>')
-    group.add_argument('--train-dataset', default='train.rec', help='training records')
-    group.add_argument('--val-dataset', default='test.rec', help='test records')
+    group.add_argument('--train-dataset', default=None,
+                       help="training records; default: the data set's (train.rec)")
+    group.add_argument('--val-dataset', default=None,
+                       help="test records; default: the data set's (test.rec)")
     group.add_argument('--num-examples', type=int, default=None,
                        help='training images N; sets where the learning rate steps: an '
                             'epoch of the schedule is floor(N / (batch-size x workers)) '
@@ -89,8 +91,9 @@ def add_device_args(parser, default_kv_store='device'):
 
 def add_fit_args(parser):
     group = parser.add_argument_group('training')
-    group.add_argument('--batch-size', type=int, default=64,
-                       help='images per batch (per worker with dist kvstores)')
+    group.add_argument('--batch-size', type=int, default=None,
+                       help="images per batch (per worker with dist kvstores); default: the "
+                            "data set's (64; ImageNet 256)")
     group.add_argument('--test-batch-size', type=int, default=None,
                        help="test images per batch; default: the data set's (400 on CIFAR)")
     group.add_argument('--num-epochs', type=int, default=None,
@@ -100,7 +103,8 @@ def add_fit_args(parser):
                        help='learning-rate factor at each step')
     group.add_argument('--lr-steps', default=None,
                        help='epochs at which the learning rate is multiplied by --lr-factor, '
-                            'e.g. 100,150; default 1/2, 3/4 and 7/8 of the epochs')
+                            'e.g. 100,150; default: the data set\'s (1/2, 3/4 and 7/8 of the '
+                            'epochs; ImageNet 30,60,90)')
     group.add_argument('--momentum', type=float, default=0.9, help='Nesterov momentum')
     group.add_argument('--wd', type=float, default=1e-4,
                        help='weight decay on every learnable parameter')
@@ -122,11 +126,12 @@ def add_log_args(parser):
     group.add_argument('--log-dir', default='./snapshot/', help='where logs and weights go')
     group.add_argument('--exp-name', default=None,
                        help="log name part before the run number; default 'exp'")
-    group.add_argument('--log-iters', type=int, default=50,
-                       help='a log line every this many batches')
+    group.add_argument('--log-iters', type=int, default=None,
+                       help="a log line every this many batches; default: the data set's "
+                            "(50; ImageNet 10)")
     group.add_argument('--checkpoint-epochs', type=int, default=None,
                        help='checkpoint every this many epochs (and after the last); '
-                            'default num_epochs/8')
+                            "default: the data set's (num_epochs/8; ImageNet 5)")
     group.add_argument('--model-prefix', default=None,
                        help='weights prefix to load with --load-epoch; default: the latest '
                             'run of this configuration')
@@ -140,18 +145,25 @@ def add_log_args(parser):
     return group
 
 
+# Flags whose default is the data set's: (flag, key of its entry in the scripts' table).
+TABLE_DEFAULTS = (('num_epochs', 'num_epochs'), ('aug_type', 'aug_type'),
+                  ('data_shape', 'data_shape'), ('batch_size', 'batch_size'),
+                  ('test_batch_size', 'test_batch_size'), ('lr_steps', 'lr_steps'),
+                  ('log_iters', 'log_iters'), ('checkpoint_epochs', 'checkpoint_epochs'),
+                  ('train_dataset', 'train_rec'), ('val_dataset', 'val_rec'))
+
+
 def resolve_defaults(args, dataset_spec):
     """Fill every per-dataset default that the user left out, and check the numbers.
 
-    `dataset_spec` is the chosen data set's entry of the scripts' table.
+    `dataset_spec` is the chosen data set's entry of the scripts' table (data/datasets.py),
+    which holds the recipe's defaults.
     """
     table = dataset_spec
     args.num_classes = num_classes_of(args, table)
-    for name in ('num_epochs', 'aug_type', 'data_shape'):
+    for name, key in TABLE_DEFAULTS:
         if getattr(args, name) is None:
-            setattr(args, name, table[name])
-    if args.test_batch_size is None:
-        args.test_batch_size = table['min_test_batch'] or args.batch_size
+            setattr(args, name, table[key])
     if args.data_dir is None:
         args.data_dir = os.path.join('data', args.dataset)
     if args.exp_name is None:

@@ -37,6 +37,21 @@ def test_per_dataset_defaults(dataset, epochs, aug, test_batch, classes, shape):
         3, 2, 7, 1)
 
 
+def test_both_training_scripts_take_imagenet_defaults_from_one_table():
+    """train_model.py --dataset imagenet and train_imagenet.py read the same recipe: the
+    final 2016 train_imagenet.py's (120 epochs, the rate / 10 every 30, batch 256)."""
+    import train_imagenet
+    fields = ('num_epochs', 'lr_step_epochs', 'batch_size', 'test_batch_size', 'log_iters',
+              'checkpoint_epochs', 'train_dataset', 'val_dataset', 'aug_type', 'data_shape')
+    ours = parse('--dataset', 'imagenet', '--network', 'symbol_cross')
+    theirs = train_imagenet.parse([])
+    assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields] == [
+        120, [30, 60, 90], 256, 256, 10, 5, 'imagenet_train.rec', 'imagenet_val.rec', 1, 224]
+    assert train_model.logs_top5(ours) and train_model.logs_top5(theirs)
+    assert not train_model.logs_top5(parse('--dataset', 'cifar100'))
+    assert not train_model.logs_top5(parse('--dataset', 'imagenet', '--num-classes', '4'))
+
+
 def test_prepare_and_training_agree_on_the_data_folder_from_any_folder(tmp_path, monkeypatch):
     # both are relative to the working directory: run from one folder, they meet
     from data import prepare

@@ -255,7 +255,7 @@ def test_train_imagenet_runs_the_imagenet_recipe_on_a_tiny_tree(tmp_path):
             '--log-dir', str(tmp_path / 'snap'), '--batch-size', '2', '--test-batch-size', '2',
             '--num-epochs', '1', '--log-iters', '1', '--no-progress', '--rand-seed', '1']
     args = train_imagenet.parse(argv)
-    result = train_model.run(args, top5=True)
+    result = train_model.run(args)   # top-5: ImageNet with five classes (logs_top5)
     assert result['log_path'].endswith(
         os.path.join('imagenet', 'symbol_resnet', 'symbol_resnet_d98w1_exp1.txt'))
     assert result['val_top5'] == 1.0  # 5 classes: every label is among the top 5
