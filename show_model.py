@@ -2,7 +2,7 @@
 """Draw a network the way the original's pictures do, and print its parameter count.
 
     python show_model.py --network=half --depth=26            # visualize/half_d26.png
-    python show_model.py --network=cross --depth=26 --format svg --out /tmp/
+    python show_model.py --network=cross --depth=26 --format svg --out-dir /tmp/
     python show_model.py --network=symbol_cross                # visualize/symbol_cross.png
 
 Paper names work too (`dfn-mr` is cross, `dfn-il` half); files take the canonical name.
@@ -30,7 +30,7 @@ import shutil
 import subprocess
 
 from common.atomic import write_whole
-from common.errors import ArgumentParser, UserError, run_main
+from common.errors import ArgumentParser, UserError, add_old_spelling, run_main
 from data.datasets import DATASETS, dataset_names
 from engine.flags import add_network_args, check_network_size, num_classes_of
 
@@ -341,8 +341,9 @@ def parse_args(argv=None):
     out = parser.add_argument_group('output')
     out.add_argument('--format', default='png', choices=FORMATS,
                      help='picture format; default %(default)s')
-    out.add_argument('--out', default='visualize/',
+    out.add_argument('--out-dir', default='visualize/',
                      help='folder to write the picture to; default %(default)s')
+    add_old_spelling(out, '--out', dest='out_dir')
     return parser.parse_args(argv)
 
 
@@ -361,8 +362,8 @@ def main(argv=None):
     args = parse_args(argv)
     dot = find_dot()
     net, shape, stem = make_net(args)
-    prepare_out(args.out)
-    path = os.path.join(args.out, '%s.%s' % (stem, args.format))
+    prepare_out(args.out_dir)
+    path = os.path.join(args.out_dir, '%s.%s' % (stem, args.format))
 
     import network
     graph = build_graph(trace(net))

@@ -35,3 +35,10 @@ def run_main(main, argv=None, mxnet=True):
         print('interrupted', file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
+
+
+def add_old_spelling(parser, *names, dest, **kwargs):
+    """A flag's former spelling, still accepted but left out of --help, so that command
+    lines written for an earlier version keep working (`parser` may be a group)."""
+    parser.add_argument(*names, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                        **kwargs)

@@ -1,6 +1,6 @@
 """Prepare a data set as the record files the training scripts read.
 
-    python -m data.prepare <dataset> [--source PATH] [--out DIR] [--force] [--workers N]
+    python -m data.prepare <dataset> [--source PATH] [--out-dir DIR] [--force] [--workers N]
 
 Writes `<out>/train.rec`, `test.rec` and their `.idx` (ImageNet: `imagenet_train.rec`,
 `imagenet_val.rec` and im2rec-style `.lst` files), and `dataset.json` beside them: counts,
@@ -11,7 +11,7 @@ the official md5) are kept in <out>/downloads/.
 import os
 import time
 
-from common.errors import ArgumentParser, UserError, run_main
+from common.errors import ArgumentParser, UserError, add_old_spelling, run_main
 from data.datasets import DATASETS
 
 SOURCES = {
@@ -35,7 +35,8 @@ def parse_args(argv):
     parser.add_argument('dataset', choices=sorted(SOURCES))
     parser.add_argument('--source', help='; '.join('%s: %s' % item for item in sorted(
         SOURCES.items())).replace('%s', '/usr/share/datasets/fashion-mnist'))
-    parser.add_argument('--out', help='output folder (default: data/<dataset>/)')
+    parser.add_argument('--out-dir', help='output folder (default: data/<dataset>/)')
+    add_old_spelling(parser, '--out', dest='out_dir')
     parser.add_argument('--force', action='store_true', help='redo a finished data set')
     parser.add_argument('--workers', type=int, default=None,
                         help='encoding processes (default: one per core but one)')
@@ -77,11 +78,11 @@ def already_there(dataset, out_dir):
     found = [name for name in names if os.path.exists(os.path.join(out_dir, name))]
     if meta is not None:
         raise UserError('%s holds the finished records of %s; pass --force to replace them '
-                        'with %s, or choose another --out' % (out_dir, meta.get('dataset'),
+                        'with %s, or choose another --out-dir' % (out_dir, meta.get('dataset'),
                                                              dataset))
     if found:
         raise UserError('%s holds %s, not from a finished `data.prepare %s`; pass --force to '
-                        'replace it, or choose another --out' % (out_dir, ', '.join(found),
+                        'replace it, or choose another --out-dir' % (out_dir, ', '.join(found),
                                                                  dataset))
     return False
 
@@ -93,7 +94,7 @@ def _describe(err):
 
 def main(argv=None):
     args = parse_args(argv)
-    out_dir = args.out or default_out_dir(args.dataset)
+    out_dir = args.out_dir or default_out_dir(args.dataset)
     if not args.force and already_there(args.dataset, out_dir):
         print('%s is already prepared in %s; pass --force to redo it' % (args.dataset, out_dir))
         return 0
@@ -103,7 +104,7 @@ def main(argv=None):
     except OSError as err:   # a full disk, a quota, a read-only or vanished folder
         raise UserError('cannot write the records in %s: %s; the partial files were '
                         'removed and records prepared there before are kept: free some '
-                        'space or choose another --out, and run again'
+                        'space or choose another --out-dir, and run again'
                         % (out_dir, _describe(err)))
     counts = ', '.join('%d %s' % (n, split) for split, n in meta['counts'].items())
     print('%s: %s records in %s (%.1f s)' % (args.dataset, counts, out_dir,

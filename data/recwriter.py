@@ -72,7 +72,7 @@ class Staging:
             self.lock.acquire()
         except Busy as busy:
             raise UserError('another data.prepare (pid %s) is writing records in %s; wait '
-                            'for it to finish, or choose another --out'
+                            'for it to finish, or choose another --out-dir'
                             % (busy.holder, self.out_dir)) from None
         except OSError as err:
             raise UserError('cannot write to %s (%s)' % (self.out_dir, err.strerror)) from None

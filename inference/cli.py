@@ -1,7 +1,8 @@
 """Flags and set-up shared by the scripts that use a trained network."""
+import argparse
 import os
 
-from common.errors import UserError
+from common.errors import UserError, add_old_spelling
 
 
 def add_checkpoint_args(parser):
@@ -34,9 +35,22 @@ def add_inference_args(parser):
     group.add_argument('--path', choices=('auto', 'plain', 'fused'), default='auto',
                        help="CPU graph: MXNet's fused one (optimize_for) where it is faster "
                             "and predicts the same, or always/never; default %(default)s")
-    group.add_argument('--gpu', type=int, default=None,
-                       help='run on this GPU instead of the CPU (plain graph)')
+    group.add_argument('--gpus', dest='gpu', type=one_gpu, default=None, metavar='ID',
+                       help="run on this GPU instead of the CPU (plain graph); as in "
+                            "training, '' is the CPU; default the CPU")
+    add_old_spelling(group, '--gpu', dest='gpu', type=one_gpu)
     return group
+
+
+def one_gpu(text):
+    """--gpus of an inference tool: one GPU id, or '' for the CPU (None)."""
+    ids = [part.strip() for part in text.split(',') if part.strip()]
+    if not ids:
+        return None
+    if len(ids) > 1 or not ids[0].isdigit():
+        raise argparse.ArgumentTypeError('takes one GPU id (inference runs on one device), '
+                                         'not %r' % text)
+    return int(ids[0])
 
 
 def prepare_mxnet():
@@ -110,9 +124,9 @@ def context_of(args):
     if args.gpu is None:
         return mx.cpu()
     if args.gpu < 0:
-        raise UserError('--gpu %d: GPU ids start at 0' % args.gpu)
+        raise UserError('--gpus %d: GPU ids start at 0' % args.gpu)
     if args.gpu >= mx.context.num_gpus():
-        raise UserError('--gpu %d: MXNet sees %d GPUs; leave --gpu out to run on the CPU'
+        raise UserError('--gpus %d: MXNet sees %d GPUs; leave --gpus out to run on the CPU'
                         % (args.gpu, mx.context.num_gpus()))
     return mx.gpu(args.gpu)
 

@@ -1,7 +1,7 @@
 """The ensemble view of deep fusion: component accuracies and path-length distributions.
 
     # paths input -> output of several networks at the same --depth (no checkpoint needed)
-    python tools/components.py --network resnet cross half --depth 26 --out view/
+    python tools/components.py --network resnet cross half --depth 26 --out-dir view/
 
     # a trained checkpoint: its path lengths, and for fuse3 / fuse6 / ensemble every
     # component network on the test records; the flags come from the run's log ...
@@ -26,7 +26,7 @@ d - 1; draw 1 is the batches of the main table), so the re-estimation's noise is
 Path lengths are counted on the network's symbol graph: the number of paths input ->
 output of each depth (convolutions on the path), exact integers, with mean and median.
 
-Writes to --out: paths.csv and paths.png (histograms side by side) always; with
+Writes to --out-dir: paths.csv and paths.png (histograms side by side) always; with
 --params components.csv, components.png (accuracy against depth, each point named by its
 path) and leave_one_out.csv; for fuse3 / fuse6 path_removal.csv; with --bn-noise
 bn_noise.csv (every draw) and bn_noise_summary.csv (mean and population std per setting).
@@ -36,7 +36,7 @@ import sys
 from itertools import islice
 
 from common.atomic import write_whole, write_whole_csv
-from common.errors import ArgumentParser, UserError
+from common.errors import ArgumentParser, UserError, add_old_spelling
 from common.reading import open_regular
 from engine.flags import check_network_size, given
 from engine.logs import HEAD_LIMIT, parse_namespace
@@ -68,8 +68,9 @@ def parse(argv=None):
                         help='draws per --bn-noise setting; default %(default)s')
     parser.add_argument('--batch-size', type=int, default=128,
                         help='images per batch (test and re-estimation); default %(default)s')
-    parser.add_argument('--out', default='ensemble_view',
+    parser.add_argument('--out-dir', default='ensemble_view',
                         help='output folder; default %(default)s')
+    add_old_spelling(parser, '--out', dest='out_dir')
     args = parser.parse_args(argv)
     if args.bn_batches < 1 or args.batch_size < 1 or args.bn_draws < 1:
         raise UserError('--bn-batches, --bn-draws and --batch-size must be positive')
@@ -350,7 +351,7 @@ def report_path_removal(net, n_f, data, args):
     for block, removed, kept, accuracy in path_removal(net, test):
         print('%-8s %8s %8s %9.4f %+9.4f' % (block, removed, kept, accuracy, accuracy - n_f))
         rows.append((block, removed, kept, '%.6f' % accuracy, '%.6f' % (accuracy - n_f)))
-    write_csv(os.path.join(args.out, 'path_removal.csv'),
+    write_csv(os.path.join(args.out_dir, 'path_removal.csv'),
               ('block', 'removed_path', 'kept_path', 'test_accuracy', 'change_from_N_f'),
               rows)
 
@@ -424,9 +425,9 @@ def main(argv=None):
     net = load_checkpoint(args.params, *configs[0], data['num_classes'],
                           input_shape_of(data)) if args.params else None
     try:
-        os.makedirs(args.out, exist_ok=True)
+        os.makedirs(args.out_dir, exist_ok=True)
     except OSError as err:
-        raise UserError('cannot make the output folder %s: %s' % (args.out, err.strerror))
+        raise UserError('cannot make the output folder %s: %s' % (args.out_dir, err.strerror))
     if net is not None:
         name, depth, widen = configs[0]
         fused = network.resolve_name(name) in SKIP_OR_ENSEMBLE[:2]
@@ -434,15 +435,15 @@ def main(argv=None):
             results, n_e, n_f, note, leave_one_out = evaluate(
                 net, network.resolve_name(name), data, args)
             report_components(label_of(name, depth, widen), results, n_e, n_f, note,
-                              args.out)
-            report_leave_one_out(results, n_e, leave_one_out, args.out)
+                              args.out_dir)
+            report_leave_one_out(results, n_e, leave_one_out, args.out_dir)
             if fused:
                 report_path_removal(net, n_f, data, args)
             if fused and args.bn_noise:
-                report_bn_noise(bn_noise(net, data, args), args.out)
+                report_bn_noise(bn_noise(net, data, args), args.out_dir)
         else:
             print('%s has no component networks to evaluate (only fuse3, fuse6 and '
                   'ensemble do); path lengths follow' % name, file=sys.stderr)
-    report_paths(path_tables(configs, data['num_classes']), args.out)
+    report_paths(path_tables(configs, data['num_classes']), args.out_dir)
     return 0
 

@@ -9,7 +9,7 @@ import tempfile
 import numpy as np
 
 from common.atomic import write_whole_text
-from common.errors import ArgumentParser, UserError
+from common.errors import ArgumentParser, UserError, add_old_spelling
 from common.text import csv_cell, readable
 from inference import cli
 
@@ -24,7 +24,8 @@ def build_parser():
                         help='image files, folders of images, or one .rec file')
     parser.add_argument('--top', '-k', type=int, default=3, help='classes per image')
     parser.add_argument('--format', choices=('table', 'csv', 'json'), default='table')
-    parser.add_argument('--output', '-o', default=None, help='write here, not to stdout')
+    parser.add_argument('--out', default=None, help='write to this file, not to stdout')
+    add_old_spelling(parser, '--output', '-o', dest='out')
     parser.add_argument('--data-dir', default=None,
                         help="where dataset.json names the classes; default the run's")
     cli.add_inference_args(parser)
@@ -86,8 +87,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.top < 1:
         raise UserError('--top must be at least 1 (got %d)' % args.top)
-    if args.output:
-        cli.check_output(args.output, '--output')
+    if args.out:
+        cli.check_output(args.out, '--out')
     cli.prepare_mxnet()
     checkpoint = cli.checkpoint_of(args)
     flags = checkpoint.flags
@@ -107,9 +108,9 @@ def main(argv=None):
     best = top_k(softmax(logits), names, min(args.top, len(names)))
     truth = [names[label] for label in labels] if labelled else [None] * len(labels)
     text = render(list(zip(images, truth, best)), args.format)
-    if args.output:
-        write_whole_text(args.output, text)
-        print('%d predictions written to %s' % (len(best), args.output), file=sys.stderr)
+    if args.out:
+        write_whole_text(args.out, text)
+        print('%d predictions written to %s' % (len(best), args.out), file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

@@ -238,7 +238,7 @@ def test_cli_on_a_checkpoint_named_by_its_log(records, tmp_path):
                    "dataset='fashion-mnist', num_classes=10, data_dir=%r, aug_type=1)\n"
                    % (log, records))
     out = tmp_path / 'view'
-    proc = run('--params', params, '--log', log, '--out', out, '--batch-size', 48)
+    proc = run('--params', params, '--log', log, '--out-dir', out, '--batch-size', 48)
     assert proc.returncode == 0, proc.stderr
     assert 'N_e (averaged components)' in proc.stdout and 'ensemble_d5w1' in proc.stdout
     assert 'test batch 2/2' in proc.stderr            # progress
@@ -251,7 +251,7 @@ def test_cli_on_a_checkpoint_named_by_its_log(records, tmp_path):
 
 
 def test_cli_paths_of_several_networks(tmp_path):
-    proc = run('--network', 'resnet', 'cross', '--depth', 8, 14, '--out', tmp_path)
+    proc = run('--network', 'resnet', 'cross', '--depth', 8, 14, '--out-dir', tmp_path)
     assert proc.returncode == 0, proc.stderr
     summary = read_csv(tmp_path / 'paths_summary.csv')
     assert [(r['network'], r['paths'], r['median_depth']) for r in summary] == \
@@ -267,7 +267,7 @@ def test_cli_paths_of_several_networks(tmp_path):
     (['--network', 'resnet', 'cross', '--depth', '8', '14', '20'], ['--depth']),
 ])
 def test_bad_input_is_one_line(tmp_path, argv, words):
-    proc = run(*(argv + ['--out', str(tmp_path / 'view')]))
+    proc = run(*(argv + ['--out-dir', str(tmp_path / 'view')]))
     assert_one_line_error(proc, *words)
     assert not (tmp_path / 'view').exists()
 
@@ -275,19 +275,19 @@ def test_bad_input_is_one_line(tmp_path, argv, words):
 def test_a_file_that_is_not_a_log_or_the_wrong_checkpoint(tmp_path):
     notes = tmp_path / 'notes.txt'
     notes.write_text('hello\n')
-    assert_one_line_error(run('--log', notes, '--out', tmp_path), 'start with arguments')
+    assert_one_line_error(run('--log', notes, '--out-dir', tmp_path), 'start with arguments')
     net = network.get_net('resnet', depth=8)
     net.initialize()
     net(mx.nd.zeros((1, 3, 8, 8)))
     params = str(tmp_path / 'resnet.params')
     net.save_parameters(params)
     assert_one_line_error(run('--params', params, '--network', 'fuse3', '--depth', 8,
-                              '--out', tmp_path), 'does not hold the weights of fuse3_d8w1')
+                              '--out-dir', tmp_path), 'does not hold the weights of fuse3_d8w1')
 
 
 def test_a_full_disk_is_one_line_and_leaves_no_partial_file(small_disk):
     fill(small_disk, leave=20000)   # room for the CSV files, not for the picture
-    proc = run('--network', 'resnet', 'cross', '--depth', 8, 14, '--out', small_disk)
+    proc = run('--network', 'resnet', 'cross', '--depth', 8, 14, '--out-dir', small_disk)
     assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr
     assert proc.stderr.splitlines()[-1] == ('error: cannot write %s (No space left on device)'
                                             % (small_disk / 'paths.png'))

@@ -32,14 +32,14 @@ def leftovers(out):
 
 def test_missing_source(tmp_path):
     out = tmp_path / 'out'
-    proc = prepare('fashion-mnist', '--source', tmp_path / 'nowhere', '--out', out)
+    proc = prepare('fashion-mnist', '--source', tmp_path / 'nowhere', '--out-dir', out)
     assert_one_line_error(proc, 'not found')
     assert leftovers(out) == []
 
 
 def test_source_folder_without_the_files(tmp_path):
     out = tmp_path / 'out'
-    proc = prepare('svhn', '--source', tmp_path, '--out', out)
+    proc = prepare('svhn', '--source', tmp_path, '--out-dir', out)
     assert_one_line_error(proc, 'train_32x32.mat not found')
     assert leftovers(out) == []
 
@@ -49,7 +49,7 @@ def test_truncated_idx_file(tmp_path):
     path = tmp_path / 'src' / 'train-labels-idx1-ubyte.gz'
     path.write_bytes(path.read_bytes()[:30])
     out = tmp_path / 'out'
-    proc = prepare('fashion-mnist', '--source', tmp_path / 'src', '--out', out)
+    proc = prepare('fashion-mnist', '--source', tmp_path / 'src', '--out-dir', out)
     assert_one_line_error(proc, 'truncated')
     assert leftovers(out) == []
 
@@ -58,7 +58,7 @@ def test_checksum_mismatch_of_a_cifar_tarball(tmp_path):
     tarball = tmp_path / 'cifar-10-python.tar.gz'
     synthetic.write_cifar_tarball(str(tarball), 'cifar10')
     out = tmp_path / 'out'
-    proc = prepare('cifar10', '--source', tmp_path, '--out', out)
+    proc = prepare('cifar10', '--source', tmp_path, '--out-dir', out)
     assert_one_line_error(proc, 'checksum mismatch', 'c58f30108f718f92721af3b95e74349a')
     assert leftovers(out) == []
 
@@ -70,7 +70,7 @@ def test_checksum_mismatch_of_a_cifar_tarball(tmp_path):
     (['imagenet'], ['--source']),
 ])
 def test_bad_flags(tmp_path, args, words):
-    proc = prepare(*args, '--out', tmp_path / 'out')
+    proc = prepare(*args, '--out-dir', tmp_path / 'out')
     assert_one_line_error(proc, *words)
     assert leftovers(tmp_path / 'out') == []
 
@@ -81,7 +81,7 @@ def test_a_second_preparation_of_one_folder_is_refused(tmp_path):
     out.mkdir()
     (out / 'train.rec').write_bytes(b'being written by the first one')
     with PidLock(str(out / LOCK_NAME), remove=True):   # this process prepares the folder
-        proc = prepare('fashion-mnist', '--out', out, '--force')
+        proc = prepare('fashion-mnist', '--out-dir', out, '--force')
     assert_one_line_error(proc, 'another data.prepare (pid %d)' % os.getpid(), str(out))
     assert leftovers(out) == ['train.rec']   # its files untouched, the lock file gone
     assert (out / 'train.rec').read_bytes() == b'being written by the first one'
@@ -91,7 +91,7 @@ def test_a_second_preparation_of_one_folder_is_refused(tmp_path):
 def test_fashion_mnist_from_the_debian_package(tmp_path):
     out = str(tmp_path / 'fashion-mnist')
     # killed half-way: nothing that looks finished
-    proc = subprocess.Popen([sys.executable, '-m', 'data.prepare', 'fashion-mnist', '--out',
+    proc = subprocess.Popen([sys.executable, '-m', 'data.prepare', 'fashion-mnist', '--out-dir',
                              out], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     time.sleep(2.5)
@@ -99,7 +99,7 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
     proc.wait()
     assert not {'dataset.json', 'train.rec', 'test.rec'} & set(leftovers(out))
 
-    done = prepare('fashion-mnist', '--out', out)   # its speed: tools/ benchmarks, not here
+    done = prepare('fashion-mnist', '--out-dir', out)   # its speed: tools/ benchmarks, not here
     assert done.returncode == 0, done.stderr
     assert '60000 train, 10000 test records' in done.stdout
     assert leftovers(out) == ['dataset.json', 'test.idx', 'test.rec', 'train.idx', 'train.rec']
@@ -114,5 +114,5 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
         np.testing.assert_array_equal(image, images[key])
         assert header.label == labels[key]
 
-    again = prepare('fashion-mnist', '--out', out)
+    again = prepare('fashion-mnist', '--out-dir', out)
     assert again.returncode == 0 and 'already prepared' in again.stdout

@@ -372,7 +372,7 @@ def prepare(*argv):
 
 def test_data_prepare_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk):
     out = small_disk / 'fashion-mnist'
-    proc = prepare('--out', str(out))
+    proc = prepare('--out-dir', str(out))
     assert_error_after_progress(proc, 'cannot write the records in', 'No space left on device')
     assert os.listdir(str(out)) == []          # no partial folder, no record file
 
@@ -381,6 +381,6 @@ def test_data_prepare_force_on_a_full_disk_keeps_the_records_there(small_disk):
     out = small_disk / 'fashion-mnist'
     write_fashion_slice(str(out), 64, 16)      # a finished (small) preparation
     kept = snapshot(small_disk)
-    proc = prepare('--out', str(out), '--force')
+    proc = prepare('--out-dir', str(out), '--force')
     assert_error_after_progress(proc, 'No space left on device', 'prepared there before are kept')
     assert snapshot(small_disk) == kept

@@ -320,24 +320,24 @@ def test_prepare_refuses_an_out_holding_another_data_sets_records(data_dir, monk
         return {name: os.path.getmtime(os.path.join(data_dir, name))
                 for name in os.listdir(data_dir) if name != 'dataset.json'}
     before = stamps()
-    proc = run_prepare('fashion-mnist', '--out', data_dir)
+    proc = run_prepare('fashion-mnist', '--out-dir', data_dir)
     assert_one_line_error(proc, data_dir, 'cifar10', '--force')
     os.remove(os.path.join(data_dir, 'dataset.json'))  # records that are not finished
     with pytest.raises(UserError, match=r'holds train\.rec, train\.idx, test\.rec, test\.idx, '
                        r'not from a finished `data.prepare fashion-mnist`; pass --force'):
-        prepare.main(['fashion-mnist', '--out', data_dir])
+        prepare.main(['fashion-mnist', '--out-dir', data_dir])
     assert stamps() == before
     calls = []
     monkeypatch.setattr(prepare, 'convert', lambda *args: calls.append(args) or dict(
         counts={'train': 1}))
-    assert prepare.main(['fashion-mnist', '--out', data_dir, '--force']) == 0
+    assert prepare.main(['fashion-mnist', '--out-dir', data_dir, '--force']) == 0
     assert calls and calls[0][2] == data_dir
 
 
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_DIR), reason='dataset-fashion-mnist not installed')
 def test_ctrl_c_during_a_multi_worker_prepare_says_interrupted_and_cleans_up(tmp_path):
     out = str(tmp_path / 'out')
-    proc = subprocess.Popen([sys.executable, '-m', 'data.prepare', 'fashion-mnist', '--out',
+    proc = subprocess.Popen([sys.executable, '-m', 'data.prepare', 'fashion-mnist', '--out-dir',
                              out, '--workers', '2'], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     seen = b''

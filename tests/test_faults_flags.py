@@ -156,7 +156,7 @@ def run(script, *argv):
     ('tools/sweep.py', ['--exp-name', 'a/../x', '--seeds', '1'], [EXP_NAME]),
 ])
 def test_scripts_refuse_with_one_line_and_write_nothing(script, argv, words, tmp_path):
-    where = ['--out', str(tmp_path / 'out')] if script == 'show_model.py' else \
+    where = ['--out-dir', str(tmp_path / 'out')] if script == 'show_model.py' else \
         ['--log-dir', str(tmp_path / 'logs')]
     proc = run(script, *(where + argv))
     assert_one_line_error(proc, *words)

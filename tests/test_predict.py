@@ -75,7 +75,7 @@ def test_table_and_csv_list_the_top_k_best_first(run, pictures, tmp_path):
     assert len(lines) == COUNT and lines[0].startswith(os.path.join(folder, '0.png'))
     assert 'inference path' in table.stderr  # stdout holds only the predictions
     out = tmp_path / 'new-folder' / 'top.csv'   # the folder is made
-    proc = run_tool('predict', run['log'], '-i', folder, '-k', '3', '--format', 'csv', '-o', out)
+    proc = run_tool('predict', run['log'], '-i', folder, '-k', '3', '--format', 'csv', '--out', out)
     assert proc.returncode == 0 and proc.stdout == ''
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert len(rows) == COUNT
@@ -98,5 +98,5 @@ def test_bad_images_and_inputs_are_one_line_errors(run, pictures, tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
     assert_one_line_error(run_tool('predict', run['log'], '-i', empty), 'no images')
-    assert_one_line_error(run_tool('predict', run['log'], '-i', folder, '-o', broken / 'x.csv'),
-                          '--output', 'a file stands where')
+    assert_one_line_error(run_tool('predict', run['log'], '-i', folder, '--out', broken / 'x.csv'),
+                          '--out', 'a file stands where')

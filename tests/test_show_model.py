@@ -65,7 +65,7 @@ def labels(graph, prefix):
 
 @pytest.mark.parametrize('name', network.list_nets())
 def test_draws_every_network(name, tmp_path):
-    proc = run('--network=%s' % name, '--depth=%d' % DEPTH, '--out', str(tmp_path))
+    proc = run('--network=%s' % name, '--depth=%d' % DEPTH, '--out-dir', str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     stem = name if name in network.IMAGENET_NETS else '%s_d%d' % (name, DEPTH)
     path = os.path.join(str(tmp_path), stem + '.png')
@@ -83,7 +83,7 @@ def test_draws_every_network(name, tmp_path):
 
 
 def test_prints_the_count_as_the_original(tmp_path):
-    proc = run('--network=half', '--depth=26', '--out', str(tmp_path))
+    proc = run('--network=half', '--depth=26', '--out-dir', str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == 'network parameters: 0.3467M (346,650)'
 
@@ -92,7 +92,7 @@ def test_prints_the_count_as_the_original(tmp_path):
 def test_other_formats_and_widen_suffix(fmt, magic, tmp_path):
     out = os.path.join(str(tmp_path), 'new', 'folder')   # created when missing
     proc = run('--network=cross', '--depth=14', '--widen-factor=2', '--format', fmt,
-               '--out', out)
+               '--out-dir', out)
     assert proc.returncode == 0, proc.stderr
     path = os.path.join(out, 'cross_d14w2.' + fmt)
     with open(path, 'rb') as f:
@@ -103,13 +103,13 @@ def test_other_formats_and_widen_suffix(fmt, magic, tmp_path):
 
 
 def test_paper_names_are_aliases(tmp_path):
-    proc = run('--network=DFN-IL', '--depth=14', '--out', str(tmp_path))
+    proc = run('--network=DFN-IL', '--depth=14', '--out-dir', str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     png_size(os.path.join(str(tmp_path), 'half_d14.png'))
 
 
 def test_dataset_sets_the_class_count(tmp_path):
-    proc = run('--network=plain', '--depth=5', '--dataset=cifar100', '--out', str(tmp_path))
+    proc = run('--network=plain', '--depth=5', '--dataset=cifar100', '--out-dir', str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     count = network.count_params(network.get_net('plain', num_classes=100, depth=5),
                                  (1, 3, 32, 32))
@@ -248,40 +248,40 @@ def test_missing_dot(tmp_path):
     empty = os.path.join(str(tmp_path), 'bin')
     os.mkdir(empty)
     env = dict(os.environ, PATH=empty)
-    proc = run('--network=cross', '--depth=26', '--out', str(tmp_path), env=env)
+    proc = run('--network=cross', '--depth=26', '--out-dir', str(tmp_path), env=env)
     assert_one_line_error(proc, 'dot', 'sudo apt-get install graphviz')
     assert proc.stdout == ''
     assert os.listdir(str(tmp_path)) == ['bin']
 
 
 def test_unknown_network(tmp_path):
-    assert_one_line_error(run('--network=nosuch', '--out', str(tmp_path)), 'nosuch', 'cross')
+    assert_one_line_error(run('--network=nosuch', '--out-dir', str(tmp_path)), 'nosuch', 'cross')
     assert os.listdir(str(tmp_path)) == []
 
 
 def test_bad_depth(tmp_path):
-    assert_one_line_error(run('--network=cross', '--depth=5', '--out', str(tmp_path)), 'depth')
+    assert_one_line_error(run('--network=cross', '--depth=5', '--out-dir', str(tmp_path)), 'depth')
 
 
 def test_unwritable_out(tmp_path):
     blocker = os.path.join(str(tmp_path), 'file')
     with open(blocker, 'w') as f:
         f.write('not a folder')
-    assert_one_line_error(run('--network=plain', '--depth=5', '--out', os.path.join(blocker, 'sub')),
-                'output folder')
+    assert_one_line_error(run('--network=plain', '--depth=5', '--out-dir',
+                              os.path.join(blocker, 'sub')), 'output folder')
 
 
 def test_help_names_the_file():
     proc = run('--help')
     assert proc.returncode == 0
     text = ' '.join(proc.stdout.split())
-    for word in ('--network', '--depth', '--widen-factor', '--dataset', '--format', '--out',
+    for word in ('--network', '--depth', '--widen-factor', '--dataset', '--format', '--out-dir',
                  '<network>_d<depth>', 'w<widen>'):
         assert word in text, word
 
 
 def test_a_full_disk_is_one_line_and_leaves_no_partial_picture(small_disk):
     fill(small_disk, leave=8192)
-    proc = run('--network=cross', '--depth=26', '--out', str(small_disk))
+    proc = run('--network=cross', '--depth=26', '--out-dir', str(small_disk))
     assert_one_line_error(proc, 'could not write', 'cross_d26.png')
     assert os.listdir(str(small_disk)) == ['filler']

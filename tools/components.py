@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Component accuracies and path-length distributions (see inference/components.py).
 
-    python tools/components.py --network resnet cross half --depth 26 --out view/
+    python tools/components.py --network resnet cross half --depth 26 --out-dir view/
 """
 import _root  # noqa: F401  (the repository root on sys.path)
 

@@ -2,7 +2,7 @@
 """Top-k classes of images or records from a trained checkpoint (see inference/predict.py).
 
     python tools/predict.py RUN_LOG --input shirt.png photos/ --top 3
-    python tools/predict.py RUN_LOG --input data/fashion-mnist/test.rec --format csv -o out.csv
+    python tools/predict.py RUN_LOG --input data/fashion-mnist/test.rec --format csv --out out.csv
 """
 import _root  # noqa: F401  (the repository root on sys.path)
 
