@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-packages test demo
+.PHONY: setup system-packages test test-fast demo
 setup: $(STAMP) system-packages
 
 # Reinstalls only when a requirements file changed. The export and TensorBoard packages come
@@ -20,8 +20,13 @@ $(STAMP): requirements.txt requirements-test.txt requirements-export.txt \
 system-packages:
 	@sh tools/install_system_packages.sh
 
+# Everything (CI). test-fast, while working, leaves out the tests marked slow (they train
+# or start processes; pytest.ini): a couple of minutes on 2 cores.
 test: setup
 	$(PY) -m pytest -q tests
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" tests
 
 # The built-in default: DFN-MR (cross) on Fashion-MNIST, on the CPU, in a few minutes.
 DEMO_DEPTH    ?= 26

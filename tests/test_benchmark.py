@@ -33,6 +33,7 @@ def test_graph_flops_match_a_hand_count():
     assert benchlib.graph_flops(net, options['shape']) == 2 * macs
 
 
+@pytest.mark.slow
 def test_benchmark_reports_every_part_in_its_json(tmp_path):
     out = tmp_path / 'bench.json'
     proc = run_benchmark(*TINY, '--loop-images', '16', '--compare', '--calib-batches', '1',
@@ -62,6 +63,7 @@ def test_benchmark_reports_every_part_in_its_json(tmp_path):
         assert report['ratios']['int8_vs_torch_int8'] > 0
 
 
+@pytest.mark.slow
 def test_profile_lists_operators_and_onednn_counts(tmp_path):
     out = tmp_path / 'profile.json'
     proc = run_benchmark(*TINY, '--profile', '--top', '5', '--json', str(out))
@@ -92,6 +94,7 @@ def _has_avx512():
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _has_avx512(), reason="oneDNN's kernel choice checked on AVX-512 only")
 def test_resnet_step_runs_no_reference_batchnorm_backward(tmp_path):
     """The head pools from the default layout, so neither the pooling's backward nor any
@@ -108,6 +111,7 @@ def test_resnet_step_runs_no_reference_batchnorm_backward(tmp_path):
     assert onednn['reference_kernels'] == {}    # the pooling's backward included
 
 
+@pytest.mark.slow
 def test_imagenet_pipeline_per_thread(tmp_path):
     out = tmp_path / 'pipeline.json'
     proc = run_benchmark('--pipeline', 'imagenet', '--threads', '1', '--batch-size', '4',
@@ -118,6 +122,7 @@ def test_imagenet_pipeline_per_thread(tmp_path):
     assert result['img_s_per_thread'] == pytest.approx(result['img_s'])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('flags, words', [
     (['--depth', '13'], ['depth 13']),
     (['--shape', '3,32'], ['--shape']),

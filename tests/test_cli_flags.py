@@ -16,6 +16,7 @@ from inference import components, evaluate, predict
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('argv, words', [
     (['train_model.py', '--depth', 'abc'], ["invalid int value: 'abc'", 'train_model.py --help']),
     (['train_imagenet.py', '--bogus'], ['unrecognized arguments: --bogus']),

@@ -225,6 +225,7 @@ def is_png(path):
         return stream.read(8) == PNG_SIGNATURE
 
 
+@pytest.mark.slow
 def test_cli_on_a_checkpoint_named_by_its_log(records, tmp_path):
     mx.random.seed(4)
     net = network.get_net('ensemble', depth=5, num_classes=10)
@@ -250,6 +251,7 @@ def test_cli_on_a_checkpoint_named_by_its_log(records, tmp_path):
     assert is_png(out / 'components.png') and is_png(out / 'paths.png')
 
 
+@pytest.mark.slow
 def test_cli_paths_of_several_networks(tmp_path):
     proc = run('--network', 'resnet', 'cross', '--depth', 8, 14, '--out-dir', tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -260,6 +262,7 @@ def test_cli_paths_of_several_networks(tmp_path):
     assert not (tmp_path / 'components.csv').exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('argv, words', [
     (['--network', 'nosuchnet'], ['unknown network']),
     (['--network', 'cross', '--depth', '9'], ['invalid depth 9']),
@@ -272,6 +275,7 @@ def test_bad_input_is_one_line(tmp_path, argv, words):
     assert not (tmp_path / 'view').exists()
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_a_log_or_the_wrong_checkpoint(tmp_path):
     notes = tmp_path / 'notes.txt'
     notes.write_text('hello\n')
@@ -285,6 +289,7 @@ def test_a_file_that_is_not_a_log_or_the_wrong_checkpoint(tmp_path):
                               '--out-dir', tmp_path), 'does not hold the weights of fuse3_d8w1')
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_leaves_no_partial_file(small_disk):
     fill(small_disk, leave=20000)   # room for the CSV files, not for the picture
     proc = run('--network', 'resnet', 'cross', '--depth', 8, 14, '--out-dir', small_disk)

@@ -16,6 +16,8 @@ from data.recwriter import LOCK_NAME
 from data.fashion_mnist import DEBIAN_DIR, read_idx
 from helpers import assert_one_line_error
 
+pytestmark = pytest.mark.slow   # every test here trains or starts a process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A user's environment: a chosen MXNET_ENGINE_TYPE makes MXNet log one line on stderr.
 ENV = {k: v for k, v in os.environ.items() if k != 'MXNET_ENGINE_TYPE'}

@@ -9,6 +9,8 @@ from helpers import assert_one_line_error
 from inference_helpers import (TEST, TEST_BATCH, TRAIN_BATCH, log_validation_lines, run_tool,
                                tiny_run)
 
+pytestmark = pytest.mark.slow   # every test here trains or starts a process
+
 
 @pytest.fixture(scope='module')
 def run(tmp_path_factory):

@@ -72,6 +72,7 @@ def run(tmp_path_factory):
     return tiny_run(tmp_path_factory)
 
 
+@pytest.mark.slow
 def test_export_tool_writes_checked_files_beside_the_untouched_checkpoint(run, tmp_path):
     pytest.importorskip('onnx')
     pytest.importorskip('onnxruntime')
@@ -92,6 +93,7 @@ def test_export_tool_writes_checked_files_beside_the_untouched_checkpoint(run, t
                                    os.path.dirname(run['prefix'])), 'replace')
 
 
+@pytest.mark.slow
 def test_a_full_disk_replaces_no_exported_file(run, small_disk):
     pytest.importorskip('onnx')
     first = run_tool('export', run['log'], '--out-dir', small_disk, '--no-onnx')
@@ -106,6 +108,7 @@ def test_a_full_disk_replaces_no_exported_file(run, small_disk):
     assert after == before   # the earlier export as it was, nothing partial beside it
 
 
+@pytest.mark.slow
 def test_the_ensemble_checkpoint_exports_its_eight_outputs(tmp_path_factory, tmp_path):
     pytest.importorskip('onnx')
     pytest.importorskip('onnxruntime')
@@ -117,6 +120,7 @@ def test_the_ensemble_checkpoint_exports_its_eight_outputs(tmp_path_factory, tmp
     assert len(session.get_outputs()) == 8
 
 
+@pytest.mark.slow
 def test_inference_benchmark_prints_the_three_figures(tmp_path):
     pytest.importorskip('onnxruntime')
     proc = run_tool('bench_inference', '--network', 'cross', '--depth', '14', '--dataset',

@@ -89,6 +89,7 @@ def foreign_weights(path, depth):
     net.save_parameters(path)
 
 
+@pytest.mark.slow
 def test_a_failed_load_epoch_leaves_nothing_that_reads_as_a_run(tiny_data, run_copy):
     log_dir, log, prefix = run_copy
     before = snapshot(log_dir)
@@ -102,6 +103,7 @@ def test_a_failed_load_epoch_leaves_nothing_that_reads_as_a_run(tiny_data, run_c
         assert snapshot(log_dir) == before   # no log, no metrics, no weights folder, no lock
 
 
+@pytest.mark.slow
 def test_a_run_number_whose_weights_remain_is_not_taken(tiny_data, run_copy):
     log_dir, log, prefix = run_copy
     os.remove(log)
@@ -112,6 +114,7 @@ def test_a_run_number_whose_weights_remain_is_not_taken(tiny_data, run_copy):
     assert snapshot(os.path.dirname(prefix)) == weights
 
 
+@pytest.mark.slow
 def test_resume_continues_only_the_latest_run(tiny_data, run_copy):
     log_dir, log, _ = run_copy
     latest = log.replace('exp1.txt', 'exp2.txt')   # stopped before its first checkpoint
@@ -123,6 +126,7 @@ def test_resume_continues_only_the_latest_run(tiny_data, run_copy):
     assert snapshot(log_dir) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('how', [('--load-epoch', '2'), ('--resume',)])
 def test_starting_at_the_final_epoch_is_refused(tiny_data, run_copy, how):
     log_dir = run_copy[0]
@@ -133,6 +137,7 @@ def test_starting_at_the_final_epoch_is_refused(tiny_data, run_copy, how):
     assert snapshot(log_dir) == before
 
 
+@pytest.mark.slow
 def test_a_second_process_on_a_live_run_gets_one_line(tiny_data, run_copy):
     log_dir, log, _ = run_copy
     before = snapshot(log_dir)
@@ -164,6 +169,7 @@ def resumed(tiny_data, trained, tmp_path_factory):
     return log, dead.pid, threads
 
 
+@pytest.mark.slow
 def test_a_stale_lock_of_a_dead_process_is_taken_over(resumed):
     log, pid, _ = resumed
     assert not os.path.exists(lock_path(log))
@@ -173,6 +179,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(resumed):
     assert [r.epoch for r in logs.parse_log(log).records] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_a_resume_under_another_thread_count_says_so_in_the_log(resumed):
     log, _, threads = resumed
     with open(log) as handle:
@@ -183,6 +190,7 @@ def test_a_resume_under_another_thread_count_says_so_in_the_log(resumed):
     assert state['omp_num_threads'] == str(int(threads) + 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('changed, named', [
     (('--batch-size', '64'), ['--batch-size 32 -> 64']),
     (('--lr', '0.5', '--momentum', '0.8'), ['--lr 0.1 -> 0.5', '--momentum 0.9 -> 0.8']),
@@ -215,6 +223,7 @@ def test_checkpoint_weights_are_byte_for_byte_what_mxnet_writes(tmp_path):
     assert (tmp_path / 'ours.params').read_bytes() == (tmp_path / 'mxnet.params').read_bytes()
 
 
+@pytest.mark.slow
 def test_checkpoint_state_is_json_and_an_old_pickle_is_never_unpickled(tiny_data, run_copy,
                                                                        tmp_path):
     log_dir, _, prefix = run_copy
@@ -248,6 +257,7 @@ def _edit_state(prefix, change):
         json.dump(state, handle)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('change, message', [
     (lambda s: s.update(num_update='12'), "field 'num_update' must be an integer >= 0"),
     (lambda s: s.pop('rand_seed'), "field 'rand_seed' is missing"),
@@ -286,6 +296,7 @@ def _first_conv(arrays):
     return sorted(k for k in arrays if k.endswith('weight'))[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('damage, message', [
     (lambda p: _cut(p, 0), 'is an empty file (0 bytes)'),
     (lambda p: _cut(p, 0.5), 'is truncated'),
@@ -307,6 +318,7 @@ def test_damaged_weights_are_one_line_saying_what_is_wrong(tiny_data, run_copy, 
     assert snapshot(log_dir) == before
 
 
+@pytest.mark.slow
 def test_damaged_optimizer_states_are_one_line(tiny_data, run_copy):
     log_dir, _, prefix = run_copy
     _cut(checkpoint.optimizer_file(prefix, 2), 0.9)
@@ -316,6 +328,7 @@ def test_damaged_optimizer_states_are_one_line(tiny_data, run_copy):
 
 # ---------------------------------------------------------------- 4. a full disk
 
+@pytest.mark.slow
 def test_a_full_disk_from_the_start_is_one_line(tiny_data, small_disk):
     fill(small_disk)
     proc = run_script(tiny_data, small_disk, '--num-epochs', '1')
@@ -336,6 +349,7 @@ def copy_first_epoch(trained, disk):
     return prefix
 
 
+@pytest.mark.slow
 def test_a_failed_checkpoint_write_stops_and_keeps_the_earlier_ones(tiny_data, trained,
                                                                     small_disk):
     prefix = copy_first_epoch(trained, small_disk)
@@ -355,6 +369,7 @@ def test_a_failed_checkpoint_write_stops_and_keeps_the_earlier_ones(tiny_data, t
         assert 'Epoch[1] Validation-accuracy=' in handle.read().split('resuming from')[-1]
 
 
+@pytest.mark.slow
 def test_resume_on_a_full_disk_is_one_line(tiny_data, trained, small_disk):
     copy_first_epoch(trained, small_disk)
     fill(small_disk)
@@ -370,6 +385,7 @@ def prepare(*argv):
                           capture_output=True, text=True, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_data_prepare_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk):
     out = small_disk / 'fashion-mnist'
     proc = prepare('--out-dir', str(out))
@@ -377,6 +393,7 @@ def test_data_prepare_on_a_full_disk_is_one_line_and_leaves_nothing(small_disk):
     assert os.listdir(str(out)) == []          # no partial folder, no record file
 
 
+@pytest.mark.slow
 def test_data_prepare_force_on_a_full_disk_keeps_the_records_there(small_disk):
     out = small_disk / 'fashion-mnist'
     write_fashion_slice(str(out), 64, 16)      # a finished (small) preparation

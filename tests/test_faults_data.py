@@ -189,6 +189,7 @@ def test_a_damaged_validation_record_is_named_when_read(data_dir):
             pass
 
 
+@pytest.mark.slow
 def test_a_read_failure_in_a_script_is_one_line_with_exit_code_2(data_dir):
     flip_png_bytes(data_dir, 'train')
     code = ('import sys\nfrom common.errors import run_main\n'
@@ -315,6 +316,7 @@ def run_prepare(*args):
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_prepare_refuses_an_out_holding_another_data_sets_records(data_dir, monkeypatch):
     def stamps():
         return {name: os.path.getmtime(os.path.join(data_dir, name))
@@ -334,6 +336,7 @@ def test_prepare_refuses_an_out_holding_another_data_sets_records(data_dir, monk
     assert calls and calls[0][2] == data_dir
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_DIR), reason='dataset-fashion-mnist not installed')
 def test_ctrl_c_during_a_multi_worker_prepare_says_interrupted_and_cleans_up(tmp_path):
     out = str(tmp_path / 'out')

@@ -147,6 +147,7 @@ def run(script, *argv):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('script, argv, words', [
     ('train_model.py', ['--depth', '10000'], [LIMIT]),
     ('train_model.py', ['--kv-store', 'dist_async'], ['not supported']),
@@ -163,6 +164,7 @@ def test_scripts_refuse_with_one_line_and_write_nothing(script, argv, words, tmp
     assert os.listdir(str(tmp_path)) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('script, argv', [
     ('tools/components.py', ['--network', 'cross', '--depth', '10000']),
     ('tools/bench_inference.py', ['--network', 'cross', '--widen-factor', '1000']),

@@ -36,6 +36,7 @@ def temporary_files(root):
 
 # ---------------------------------------------------------------- diverged runs
 
+@pytest.mark.slow
 def test_nan_and_inf_runs_are_reported_as_diverged(tmp_path):
     cross = two_good_runs(str(tmp_path))
     write_port_log(cross, 'cross_d56w1_exp3.txt', float('nan'), 0.9)       # NaN in the metrics
@@ -75,6 +76,7 @@ def test_only_diverged_runs_give_no_statistics(tmp_path):
     assert not os.path.exists(os.path.join(cross, 'cross_d56w1_exp_results.txt'))
 
 
+@pytest.mark.slow
 def test_foreign_metrics_lines_are_skipped(tmp_path):
     cross = two_good_runs(str(tmp_path))
     metrics = runfiles.metrics_path(os.path.join(cross, 'cross_d56w1_exp2.txt'))
@@ -90,6 +92,7 @@ def test_foreign_metrics_lines_are_skipped(tmp_path):
 
 # ---------------------------------------------------------------- odd names and file types
 
+@pytest.mark.slow
 def test_file_name_that_is_not_utf8(tmp_path):
     cross = two_good_runs(str(tmp_path))
     write_port_log(cross, os.fsdecode(b'cross_d56w1_\xe9t\xe91.txt'), 0.91, 0.96)
@@ -101,6 +104,7 @@ def test_file_name_that_is_not_utf8(tmp_path):
     assert os.path.exists(os.path.join(cross, os.fsdecode(b'cross_d56w1_\xe9t\xe9_results.txt')))
 
 
+@pytest.mark.slow
 def test_fifos_and_links_are_not_read(tmp_path):
     cross = two_good_runs(str(tmp_path))
     os.mkfifo(os.path.join(cross, 'x.txt'))
@@ -145,6 +149,7 @@ def test_unreadable_log_and_folder_are_noted(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- failed writes
 
+@pytest.mark.slow
 def test_failed_write_is_one_line_and_leaves_no_temporary_file(tmp_path):
     two_good_runs(str(tmp_path))
     os.mkdir(tmp_path / 'results.csv')   # the rename onto it fails for real

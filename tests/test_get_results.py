@@ -65,6 +65,7 @@ def snapshot(tmp_path_factory):
 
 # ---------------------------------------------------------------- the printed statistics
 
+@pytest.mark.slow
 def test_prints_exact_statistics(snapshot):
     _, out = snapshot
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith('  ')}
@@ -77,6 +78,7 @@ def test_prints_exact_statistics(snapshot):
     assert 'population std (ddof=0)' in ' '.join(out.split())   # the header states the rules
 
 
+@pytest.mark.slow
 def test_statistics_match_numpy(snapshot):
     root, _ = snapshot
     groups = {g.config: g for g in get_results.collect(root).configurations}
@@ -99,6 +101,7 @@ def test_sorted_by_dataset_network_depth(tmp_path):
                      ('svhn', 'plain_d56w1_exp')]
 
 
+@pytest.mark.slow
 def test_incomplete_runs_reported_and_excluded(snapshot):
     root, out = snapshot
     assert ('cifar10/cross/cross_d56w1_exp4.txt: incomplete (2 of 4 epochs), '
@@ -121,6 +124,7 @@ def test_configuration_with_only_incomplete_runs(tmp_path):
     assert len(figure.axes[0].get_lines()) == 1
 
 
+@pytest.mark.slow
 def test_garbage_lines_counted_not_fatal(snapshot):
     root, out = snapshot
     assert 'cifar10/cross/cross_d56w1_exp2.txt: 3 unparseable lines skipped' in out
@@ -129,6 +133,7 @@ def test_garbage_lines_counted_not_fatal(snapshot):
     assert run.final.val_acc == pytest.approx(0.9519)
 
 
+@pytest.mark.slow
 def test_non_logs_are_ignored(snapshot):
     _, out = snapshot
     assert 'weights' not in out and 'metrics.jsonl' not in out
@@ -136,6 +141,7 @@ def test_non_logs_are_ignored(snapshot):
 
 # ---------------------------------------------------------------- files written
 
+@pytest.mark.slow
 def test_result_file_layout(snapshot):
     root, _ = snapshot
     path = os.path.join(root, 'cifar10', 'resnet', 'resnet_d56w1_exp_results.txt')
@@ -155,6 +161,7 @@ def test_result_file_layout(snapshot):
                                            'cross_d56w1_exp4_results.txt'))
 
 
+@pytest.mark.slow
 def test_csv_and_markdown(snapshot):
     root, _ = snapshot
     with open(os.path.join(root, 'results.csv')) as stream:
@@ -199,6 +206,7 @@ def test_curves_figure_draws_every_run_and_labels_the_median(snapshot):
     assert zoom_axes.get_xlim() == pytest.approx((0.8, 4.2))   # the last 4 of 4 epochs
 
 
+@pytest.mark.slow
 def test_curves_png_has_curves(snapshot):
     from matplotlib.image import imread
     root, _ = snapshot
@@ -222,6 +230,7 @@ def test_unchanged_outputs_kept_and_force_rewrites(tmp_path):
     assert os.path.getmtime(csv_path) > 1000
 
 
+@pytest.mark.slow
 def test_function_call_prints_same_table(snapshot, tmp_path, capsys):
     build_snapshot(str(tmp_path))
     assert get_results.main([str(tmp_path)]) == 0
@@ -232,6 +241,7 @@ def test_function_call_prints_same_table(snapshot, tmp_path, capsys):
 
 # ---------------------------------------------------------------- empty and missing folders
 
+@pytest.mark.slow
 def test_empty_folder_message(tmp_path):
     result = run_script(str(tmp_path))
     assert result.returncode == 1
@@ -239,6 +249,7 @@ def test_empty_folder_message(tmp_path):
     assert len(result.stdout.strip().splitlines()) == 1 and not result.stderr
 
 
+@pytest.mark.slow
 def test_missing_folder_is_a_one_line_error(tmp_path):
     result = run_script(str(tmp_path / 'nowhere'))
     assert result.returncode == 2
@@ -246,6 +257,7 @@ def test_missing_folder_is_a_one_line_error(tmp_path):
     assert 'Traceback' not in result.stderr and not result.stdout
 
 
+@pytest.mark.slow
 def test_help_states_the_rules():
     result = run_script('--help')
     assert result.returncode == 0
@@ -268,6 +280,7 @@ RUNS_2016 = [(0.9421, 98.10), (0.9388, 97.90), (0.9450, 98.40), (0.9402, 98.00),
              (0.9467, 98.60), (0.9395, 97.80)]
 
 
+@pytest.mark.slow
 def test_even_count_of_2016_runs_prints_what_the_original_printed(tmp_path):
     resnet = str(tmp_path / 'cifar10' / 'resnet')
     for run, (val, top1) in enumerate(RUNS_2016, 1):
@@ -286,6 +299,7 @@ def test_even_count_of_2016_runs_prints_what_the_original_printed(tmp_path):
     assert first.rstrip().endswith('median run: resnet_d56w1_exp4.txt')
 
 
+@pytest.mark.slow
 def test_median_average_is_the_mean_of_the_middle_two(tmp_path):
     resnet = str(tmp_path / 'cifar10' / 'resnet')
     for run, (val, top1) in enumerate(RUNS_2016, 1):
@@ -301,6 +315,7 @@ def test_median_average_is_the_mean_of_the_middle_two(tmp_path):
     assert '--median average' in ' '.join(result.stdout.split())
 
 
+@pytest.mark.slow
 def test_help_states_both_median_rules():
     text = ' '.join(run_script('--help').stdout.split())
     assert '(n-1)//2' in text and 'lower middle run' in text

@@ -12,6 +12,8 @@ import pytest
 from inference_helpers import ROOT, run_tool
 from test_imagenet_aug import pack_tree
 
+pytestmark = pytest.mark.slow   # every test here trains or starts a process
+
 
 def tinted(rng, height, width, channel):
     image = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)

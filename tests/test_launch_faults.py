@@ -22,6 +22,8 @@ from engine import logs
 from helpers import assert_one_line_error
 from test_training import ROOT, fashion_slice  # noqa: F401 (a fixture)
 
+pytestmark = pytest.mark.slow   # every test here trains or starts a process
+
 MARK = 'FUSENET_LAUNCH_TEST'
 LAUNCH = [sys.executable, os.path.join(ROOT, 'tools', 'launch.py')]
 # Stands in for train_model.py: joins the kvstore, logs with the workers' Node[k] prefix.

@@ -64,11 +64,13 @@ def test_the_example_has_floor_and_ceil_apart():
     assert (EPOCH_SIZE, ITERATOR_BATCHES) == (3, 4)
 
 
+@pytest.mark.slow
 def test_num_examples_sets_the_epoch_of_the_schedule(records, tmp_path):
     result = train(records, tmp_path, '--num-epochs', '2', '--num-examples', '64')
     assert drops(result['log_path']) == [2, 4]   # floor(64 / 32) = 2 batches per epoch
 
 
+@pytest.mark.slow
 def test_fresh_resumed_and_load_epoch_runs_step_at_epoch_times_floor(records, tmp_path):
     whole = train(records, tmp_path / 'whole', '--num-epochs', '3')
     check_fresh_run(whole)

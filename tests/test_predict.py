@@ -12,6 +12,8 @@ from data.fashion_mnist import CLASSES
 from helpers import assert_one_line_error
 from inference_helpers import fashion_slice, run_tool, tiny_run
 
+pytestmark = pytest.mark.slow   # every test here trains or starts a process
+
 COUNT = 4
 
 

@@ -53,6 +53,7 @@ def log_text(result):
 
 # ---------------------------------------------------------------- off: the original recipe
 
+@pytest.mark.slow
 def test_options_at_their_defaults_never_reach_the_recipe_code(small_slice, tmp_path,
                                                                monkeypatch):
     def forbidden(*args, **kwargs):
@@ -99,6 +100,7 @@ def test_warm_up_rises_linearly_then_hands_over():
         [base, base, base * 0.1, base * 0.01])
 
 
+@pytest.mark.slow
 def test_cosine_run_logs_what_the_rate_does(small_slice, tmp_path):
     result = train(small_slice, tmp_path, '--num-epochs', '3', '--lr-mode', 'cosine',
                    '--warmup-epochs', '1', '--lr', '0.05')
@@ -146,6 +148,7 @@ def test_mixup_mixes_images_and_targets_with_one_seeded_weight():
     np.testing.assert_array_equal(accuracy_labels.asnumpy(), dominant)
 
 
+@pytest.mark.slow
 def test_mixup_and_smoothing_resume_exactly_and_change_the_training(small_slice, tmp_path):
     # (the cosine curve depends on --num-epochs, so a split run warms up into steps)
     options = ('--mixup', '0.4', '--label-smoothing', '0.1', '--warmup-epochs', '1',
@@ -214,6 +217,7 @@ def read_scalars(path):
                 scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
 
 
+@pytest.mark.slow
 def test_best_checkpoint_and_tensorboard_scalars(small_slice, tmp_path):
     board = tmp_path / 'board'
     # explicit --lr-steps: the default ones follow --num-epochs, which the resume below grows
@@ -249,6 +253,7 @@ def test_best_checkpoint_and_tensorboard_scalars(small_slice, tmp_path):
         assert checkpoint.read_state(prefix, 'best')['best_epoch'] == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('flags, needles', [
     (['--label-smoothing', '1'], ['--label-smoothing', '[0, 1)']),
     (['--mixup', '-0.5'], ['--mixup']),
@@ -271,6 +276,7 @@ def test_bad_recipe_flags_are_one_line_errors(small_slice, tmp_path, flags, need
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_tensorboard_without_tensorboardx_fails_before_writing(small_slice, tmp_path,
                                                                monkeypatch):
     monkeypatch.setitem(sys.modules, 'tensorboardX', None)  # not installed

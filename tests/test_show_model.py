@@ -63,6 +63,7 @@ def labels(graph, prefix):
 
 # ---- every network draws, and the count printed is count_params's ----------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', network.list_nets())
 def test_draws_every_network(name, tmp_path):
     proc = run('--network=%s' % name, '--depth=%d' % DEPTH, '--out-dir', str(tmp_path))
@@ -82,12 +83,14 @@ def test_draws_every_network(name, tmp_path):
     assert lines[1] == 'wrote %s' % path
 
 
+@pytest.mark.slow
 def test_prints_the_count_as_the_original(tmp_path):
     proc = run('--network=half', '--depth=26', '--out-dir', str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == 'network parameters: 0.3467M (346,650)'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fmt,magic', [('svg', b'<'), ('pdf', b'%PDF')])
 def test_other_formats_and_widen_suffix(fmt, magic, tmp_path):
     out = os.path.join(str(tmp_path), 'new', 'folder')   # created when missing
@@ -102,12 +105,14 @@ def test_other_formats_and_widen_suffix(fmt, magic, tmp_path):
     assert '(%s)' % '{:,}'.format(count) in proc.stdout
 
 
+@pytest.mark.slow
 def test_paper_names_are_aliases(tmp_path):
     proc = run('--network=DFN-IL', '--depth=14', '--out-dir', str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     png_size(os.path.join(str(tmp_path), 'half_d14.png'))
 
 
+@pytest.mark.slow
 def test_dataset_sets_the_class_count(tmp_path):
     proc = run('--network=plain', '--depth=5', '--dataset=cifar100', '--out-dir', str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -244,6 +249,7 @@ def test_chained_additions_are_one_sum():
 
 # ---- errors: one line, exit code 2 ----------------------------------------------------
 
+@pytest.mark.slow
 def test_missing_dot(tmp_path):
     empty = os.path.join(str(tmp_path), 'bin')
     os.mkdir(empty)
@@ -254,15 +260,18 @@ def test_missing_dot(tmp_path):
     assert os.listdir(str(tmp_path)) == ['bin']
 
 
+@pytest.mark.slow
 def test_unknown_network(tmp_path):
     assert_one_line_error(run('--network=nosuch', '--out-dir', str(tmp_path)), 'nosuch', 'cross')
     assert os.listdir(str(tmp_path)) == []
 
 
+@pytest.mark.slow
 def test_bad_depth(tmp_path):
     assert_one_line_error(run('--network=cross', '--depth=5', '--out-dir', str(tmp_path)), 'depth')
 
 
+@pytest.mark.slow
 def test_unwritable_out(tmp_path):
     blocker = os.path.join(str(tmp_path), 'file')
     with open(blocker, 'w') as f:
@@ -271,6 +280,7 @@ def test_unwritable_out(tmp_path):
                               os.path.join(blocker, 'sub')), 'output folder')
 
 
+@pytest.mark.slow
 def test_help_names_the_file():
     proc = run('--help')
     assert proc.returncode == 0
@@ -280,6 +290,7 @@ def test_help_names_the_file():
         assert word in text, word
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_leaves_no_partial_picture(small_disk):
     fill(small_disk, leave=8192)
     proc = run('--network=cross', '--depth=26', '--out-dir', str(small_disk))

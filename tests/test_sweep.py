@@ -101,6 +101,7 @@ def finished_sweep(tiny_data, tmp_path_factory):
     return log_dir, probe_dir, proc
 
 
+@pytest.mark.slow
 def test_runs_the_grid_with_the_cores_split_and_reports_seeds_together(finished_sweep):
     log_dir, probe_dir, proc = finished_sweep
     assert proc.returncode == 1, proc.stdout + proc.stderr   # the nosuch runs failed
@@ -121,6 +122,7 @@ def test_runs_the_grid_with_the_cores_split_and_reports_seeds_together(finished_
     assert '4 of 6 runs done, 2 failed' in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_reported_and_the_others_finish(finished_sweep):
     log_dir, _, proc = finished_sweep
     failed = [line for line in proc.stdout.splitlines() if line.startswith('FAILED')]
@@ -136,6 +138,7 @@ def test_a_failed_run_is_reported_and_the_others_finish(finished_sweep):
                                             ('nosuch', 'failed')) for seed in (1, 2)}
 
 
+@pytest.mark.slow
 def test_status_prints_progress_without_running_anything(finished_sweep):
     log_dir, probe_dir, _ = finished_sweep
     before = len(launches(probe_dir))
@@ -148,6 +151,7 @@ def test_status_prints_progress_without_running_anything(finished_sweep):
     assert len(launches(probe_dir)) == before
 
 
+@pytest.mark.slow
 def test_restart_skips_finished_runs_and_retries_failed_ones(finished_sweep, tiny_data):
     log_dir, probe_dir, _ = finished_sweep
     dry = run_sweep(log_dir, probe_dir, '--dry-run', *GRID, *train_flags(tiny_data))
@@ -161,6 +165,7 @@ def test_restart_skips_finished_runs_and_retries_failed_ones(finished_sweep, tin
     assert sum(line.startswith('skip ') for line in proc.stdout.splitlines()) == 4
 
 
+@pytest.mark.slow
 def test_a_stopped_sweep_resumes_to_the_uninterrupted_result(finished_sweep, tiny_data,
                                                              tmp_path):
     reference_dir = finished_sweep[0]
@@ -201,6 +206,7 @@ def test_a_stopped_sweep_resumes_to_the_uninterrupted_result(finished_sweep, tin
         assert resumed[-1][key] == reference[-1][key], key
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_commands_and_writes_nothing(tmp_path, tiny_data):
     log_dir = tmp_path / 'nothing-yet'
     proc = subprocess.run([sys.executable, SWEEP, '--dry-run', '--log-dir', str(log_dir),
@@ -230,6 +236,7 @@ def test_a_repeated_value_gives_one_run():
                                             'resnet_d26w1_seed2', 'resnet_d26w1_seed1']
 
 
+@pytest.mark.slow
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, tiny_data):
     held = sweep_state.SweepLock(str(tmp_path)).acquire()
     try:
@@ -246,6 +253,7 @@ def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, tiny_data):
     sweep_state.SweepLock(str(tmp_path)).acquire().release()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('argv, words', [
     (['--', '--exp-name', 'x'], ['--exp-name', 'sets']),
     (['--', '--resume'], ['--resume']),
@@ -263,6 +271,7 @@ def test_bad_input_gets_one_line(argv, words, tmp_path):
 
 # A grid that would fail run by run is refused before any run starts: one line naming the
 # first run train_model.py would refuse, and no sweep folder (the default train command).
+@pytest.mark.slow
 @pytest.mark.parametrize('grid, train, words', [
     (['--networks', 'cross,nosuch'], [], ['nosuch_d14w1_seed1', 'unknown network', 'resnet']),
     (['--networks', 'Cross'], [], ['Cross_d14w1_seed1', "as 'cross'"]),
@@ -278,6 +287,7 @@ def test_a_grid_train_model_would_refuse_is_refused_before_any_run(grid, train, 
     assert_refused_before_any_run(tmp_path, tiny_data, grid, train, words)
 
 
+@pytest.mark.slow
 def test_a_dry_run_checks_the_runs_too(tmp_path, tiny_data):
     assert_refused_before_any_run(tmp_path, tiny_data, ['--dry-run', '--depths', '14,7'], [],
                                   ['cross_d7w1_seed1', 'invalid depth 7'])
@@ -295,6 +305,7 @@ def assert_refused_before_any_run(tmp_path, tiny_data, grid, train, words):
     assert not log_dir.exists() and proc.stdout == ''
 
 
+@pytest.mark.slow
 def test_a_restart_with_other_training_flags_is_refused(finished_sweep, tiny_data):
     log_dir, probe_dir, _ = finished_sweep
     before = len(launches(probe_dir))
@@ -303,6 +314,7 @@ def test_a_restart_with_other_training_flags_is_refused(finished_sweep, tiny_dat
     assert len(launches(probe_dir)) == before
 
 
+@pytest.mark.slow
 def test_runs_left_training_by_a_killed_sweep_are_not_doubled(tmp_path, tiny_data):
     """A sweep killed with SIGKILL cannot stop its runs; the next one must not start them
     a second time beside the first."""

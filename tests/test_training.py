@@ -14,6 +14,8 @@ from engine import checkpoint, logs, runfiles
 from common.errors import UserError
 from helpers import assert_one_line_error, write_fashion_slice
 
+pytestmark = pytest.mark.slow   # every test here trains or starts a process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN, TEST = 1024, 256
 

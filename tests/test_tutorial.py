@@ -106,6 +106,7 @@ def executed(tmp_path_factory):
     return nb, work
 
 
+@pytest.mark.slow
 def test_notebook_runs_without_errors(executed):
     nb, _ = executed
     for index, cell in enumerate(nb.cells):
@@ -115,6 +116,7 @@ def test_notebook_runs_without_errors(executed):
             assert cell.execution_count is not None, 'cell %d did not run' % index
 
 
+@pytest.mark.slow
 def test_notebook_shows_what_a_user_expects(executed):
     nb, work = executed
     text = ''.join(_text(cell) for cell in nb.cells if cell.cell_type == 'code')
