@@ -7,11 +7,16 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup system-packages test test-fast demo
 setup: $(STAMP) system-packages
 
+# The Python version first (one line when it cannot work: tools/check_python.py says why):
+# the venv's own once it exists, else $(PYTHON), which creates it.
+CHECK_PYTHON = $(if $(wildcard $(PY)),$(PY),$(PYTHON)) tools/check_python.py
+
 # Reinstalls only when a requirements file changed. The export and TensorBoard packages come
 # too, so that `make test` runs the ONNX tests (they skip where onnx is missing) and the
 # --tensorboard test.
 $(STAMP): requirements.txt requirements-test.txt requirements-export.txt \
 	    requirements-tensorboard.txt
+	$(CHECK_PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt \
 	    -r requirements-export.txt -r requirements-tensorboard.txt
