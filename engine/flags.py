@@ -19,6 +19,12 @@ MAY_CHANGE_ON_RESUME = frozenset({
     'log_dir', 'exp_name', 'model_prefix', 'load_epoch', 'resume', 'log_iters', 'no_progress',
     'checkpoint_epochs', 'num_epochs', 'data_dir', 'data_threads', 'gpus', 'cpu', 'lr_steps',
     'network', 'rand_seed'})
+# The other half of the rule: training flags added after checkpoints were written, and the
+# value a checkpoint without them trained with (from its run settings): before
+# --bn-momentum, every network but the ImageNet ones kept its BatchNorm statistics with
+# momentum 0.99.
+ABSENT_MEANT = {'bn_momentum': lambda run: 0.9 if run['network'].startswith('symbol_')
+                else 0.99}
 
 
 def add_network_args(parser, dataset_names, default_network='cross', default_depth=62):

@@ -12,6 +12,10 @@ from common.errors import UserError
 # its curve ends at: engine/schedule.py). --ema changes only the averaged weights, which a
 # resume must continue alike: it must match too.
 MAY_CHANGE_ON_RESUME = frozenset({'save_best', 'tensorboard'})
+# The other half of the rule: a checkpoint written before --clip-gradient, --ema and
+# --cutmix existed trained with all three off.
+ABSENT_MEANT = {'clip_gradient': lambda run: None, 'ema': lambda run: 0.0,
+                'cutmix': lambda run: 0.0}
 
 
 def add_recipe_args(parser):

@@ -21,13 +21,8 @@ from engine.lock import RunLock, lock_path
 MAY_CHANGE = flags.MAY_CHANGE_ON_RESUME | recipe_flags.MAY_CHANGE_ON_RESUME
 FLAG_NAMES = {'lr_step_epochs': 'lr-steps'}
 # Training flags added after checkpoints were written, and the value a checkpoint without
-# them trained with (from its run settings): before --bn-momentum, every network but the
-# ImageNet ones kept its BatchNorm statistics with momentum 0.99; before --clip-gradient,
-# --ema and --cutmix, none of them was on.
-ABSENT_MEANT = {'bn_momentum': lambda run: 0.9 if run['network'].startswith('symbol_')
-                else 0.99,
-                'clip_gradient': lambda run: None, 'ema': lambda run: 0.0,
-                'cutmix': lambda run: 0.0}
+# them trained with: each module's, beside its flags.
+ABSENT_MEANT = dict(flags.ABSENT_MEANT, **recipe_flags.ABSENT_MEANT)
 
 
 def config_dir(log_dir, dataset, aug_type, network):
