@@ -90,6 +90,7 @@ def by_hand(net, choices, x):
     return net.output(y)
 
 
+@pytest.mark.slow   # re-estimates BatchNorm statistics per component
 @pytest.mark.parametrize('name, depth, picks', [('fuse3', 8, (0, 6)),
                                                  ('fuse6', 14, (5, 42, 63))])
 def test_reestimated_component_is_the_fused_layers_on_its_path(name, depth, picks):
@@ -171,6 +172,7 @@ def data_of(records):
                 data_shape=None, train_rec=None, val_rec=None)
 
 
+@pytest.mark.slow   # evaluates every component, twice
 @pytest.mark.parametrize('name', ['ensemble', 'fuse3'])
 def test_evaluator_matches_components_run_one_by_one(records, name):
     mx.random.seed(2)

@@ -68,6 +68,7 @@ def test_statistics_sets_per_layer():
     assert sets == {'stem': 1, 'g1': {1}, 'g2': {2}, 'g3': {4}}
 
 
+@pytest.mark.slow   # trains (the fixture)
 def test_components_sharing_a_layer_keep_their_own_statistics(trained):
     net, _ = trained
     # g2's layers see the output of g1's left path (components 0, 2, 4, 6) or of its right
@@ -98,6 +99,7 @@ def test_components_sharing_a_layer_keep_their_own_statistics(trained):
         assert same == (not mine.name.endswith(('running_mean', 'running_var'))), mine.name
 
 
+@pytest.mark.slow   # trains
 def test_hybridized_training_keeps_them_too():
     """As train_model.py trains: hybridized with static memory."""
     mx.random.seed(3)
@@ -112,6 +114,7 @@ def test_hybridized_training_keeps_them_too():
             assert not np.allclose(sets[a], sets[b], atol=1e-5)
 
 
+@pytest.mark.slow   # trains (the fixture)
 def test_each_output_is_its_component_built_alone(trained):
     net, x = trained
     outputs = [y.asnumpy() for y in net(x)]

@@ -252,6 +252,7 @@ def test_export_import_roundtrip(name, tmp_path):
 
 
 @pytest.mark.filterwarnings('ignore::UserWarning')
+@pytest.mark.slow   # 224x224 networks
 @pytest.mark.parametrize('name', IMAGENET_NETS)
 def test_imagenet_forward_and_roundtrip(name, tmp_path):
     # the head pools a 7x7 map with a 7x7 kernel: 224x224 inputs are needed
@@ -458,6 +459,7 @@ def _train_and_infer(net, x):
     return [y.asnumpy(), net(x).asnumpy()] + grads
 
 
+@pytest.mark.slow   # trains each network twice
 @pytest.mark.parametrize('name', ['resnet', 'cross', 'half', 'side', 'fuse3'])
 def test_onednn_relu_and_sum_keep_the_function_bitwise(name, monkeypatch):
     """`relu(F, add(F, ...))` (oneDNN's Activation and add_n, no layout reorders) gives

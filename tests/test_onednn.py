@@ -39,7 +39,9 @@ def step(net, x, labels):
             [o.asnumpy() for o in network.outputs_of(net(x))])
 
 
-@pytest.mark.parametrize('name', list_nets())
+@pytest.mark.parametrize('name', [  # the 224x224 networks take minutes: the slow tier
+    pytest.param(name, marks=pytest.mark.slow) if name in IMAGENET_NETS else name
+    for name in list_nets()])
 def test_fused_network_computes_the_same_numbers(name):
     (plain, fused), shape, count = twins(name)
     expected_units = 0 if name == 'ensemble' else 1   # the ensemble has its own conv units
