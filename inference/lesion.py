@@ -7,7 +7,7 @@ with a generator seeded by (--seed, k); every subset when there are no more than
 The weights and BatchNorm statistics stay as trained. Each lesioned network is scored on
 the test records: its test error against the number of deleted blocks.
 
-Writes to --out: lesion.csv (one row per lesioned network: kind none/single/random, blocks
+Writes to --out-dir: lesion.csv (one row per lesioned network: kind none/single/random, blocks
 deleted, draw, the blocks, test error), lesion_summary.csv (per number deleted: the
 networks scored, mean, population std, min and max of the test error; k = 1 over every
 single deletion) and lesion.png (error per deleted block; error against blocks deleted).
@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from common.atomic import write_whole, write_whole_csv
-from common.errors import ArgumentParser, UserError
+from common.errors import ArgumentParser, UserError, add_old_spelling
 from inference import cli
 
 
@@ -51,8 +51,9 @@ def build_parser():
                        help='score only the first N test images (a quick look); default all')
     group.add_argument('--batch-size', type=int, default=None,
                        help="images per batch; default the run's test batch size")
-    group.add_argument('--out', default=None,
+    group.add_argument('--out-dir', default=None,
                        help='output folder; default <weights prefix>-<epoch>.lesion')
+    add_old_spelling(group, '--out', dest='out_dir')
     return parser
 
 
@@ -187,7 +188,7 @@ def save_figure(figure, path):
 
 
 def out_folder(args, checkpoint):
-    out = args.out or '%s-%04d.lesion' % (checkpoint.prefix, checkpoint.epoch)
+    out = args.out_dir or '%s-%04d.lesion' % (checkpoint.prefix, checkpoint.epoch)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as err:

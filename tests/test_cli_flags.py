@@ -11,7 +11,7 @@ import show_model
 from common.errors import UserError
 from data import prepare
 from helpers import assert_one_line_error
-from inference import components, evaluate, predict
+from inference import components, evaluate, lesion, predict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,6 +49,7 @@ RENAMED = [
     (show_model.parse_args, ['--network', 'cross'], ['--out', 'pictures'],
      ['--out-dir', 'pictures']),
     (prepare.parse_args, ['fashion-mnist'], ['--out', 'records'], ['--out-dir', 'records']),
+    (lesion.build_parser().parse_args, ['RUN'], ['--out', 'view'], ['--out-dir', 'view']),
 ]
 
 

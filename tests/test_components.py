@@ -325,6 +325,7 @@ def fuse3_checkpoint(path, seed=6):
     return net
 
 
+@pytest.mark.slow
 def test_cli_contributions_of_a_fuse3_checkpoint(records, tmp_path):
     from network import lesion
     params = tmp_path / 'fuse3_d8w1_exp1-0001.params'
@@ -394,6 +395,7 @@ def test_noise_draws_read_other_training_batches(records, tmp_path):
     assert not np.allclose(statistics(0), statistics(1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('argv, words', [
     (['--network', 'fuse3', '--depth', '8', '--bn-noise'], ['--bn-noise', 'fuse3 or fuse6']),
     (['--network', 'fuse3', '--depth', '8', '--params', 'x.params', '--bn-noise', '20,x'],

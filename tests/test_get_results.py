@@ -179,6 +179,7 @@ def test_csv_and_markdown(snapshot):
             % (RESNET_TEST_ERR, RESNET_TEST_ACC, RESNET_TRAIN_ACC)) in markdown
 
 
+@pytest.mark.slow
 def test_curves_figure_draws_every_run_and_labels_the_median(snapshot):
     root, _ = snapshot
     groups = get_results.collect(root).configurations

@@ -266,7 +266,7 @@ def test_killed_worker_ends_the_job_and_resume_completes_the_run(fashion_slice, 
 def test_how_to_continue_names_the_newest_checkpoint_not_its_averaged_weights(tmp_path):
     """--ema writes <prefix>-<epoch>.ema.params after the weights: not a checkpoint."""
     import time
-    from tools import launch
+    from tools.dist import launch
     folder = tmp_path / 'fashion-mnist' / 'cross' / 'weights' / 'run1'
     folder.mkdir(parents=True)
     for name in ('run1-0001.params', 'run1-0002.params', 'run1-0002.ema.params'):

@@ -109,6 +109,7 @@ def test_the_scheduler_must_run_on_the_first_host():
     assert launch.slurm_addresses(worker) == ('127.0.0.1', '127.0.0.1')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('argv, words', [
     (['-n', '2', '--launcher', 'slurm', '-H', 'hosts', 'python', 'x.py'],
      ['SLURM_JOB_NODELIST', '--hostfile']),
@@ -173,6 +174,7 @@ def run_step(folder, launcher_argv, command, ntasks, timeout=240):
             ''.join(err for _, err in outputs))
 
 
+@pytest.mark.slow
 def test_slurm_tasks_train_two_workers_that_stay_identical(fashion_slice, tmp_path):  # noqa: F811,E501
     """The local dist_sync test's run and checks, as four srun tasks on 127.0.0.1."""
     command = [sys.executable, 'train_model.py'] + dist_sync_training_flags(
@@ -194,6 +196,7 @@ STAND_IN = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_a_failing_task_cancels_the_step_with_one_line(tmp_path):
     script = tmp_path / 'stand_in.py'
     script.write_text(STAND_IN)
@@ -210,6 +213,7 @@ def test_a_failing_task_cancels_the_step_with_one_line(tmp_path):
     assert 'Traceback' not in out + err
 
 
+@pytest.mark.slow
 def test_bad_flags_on_every_worker_give_one_line(fashion_slice, tmp_path):  # noqa: F811
     """Both workers fail at once: the first task in SLURM_PROCID order reports, its scancel
     silences the other."""
@@ -238,6 +242,7 @@ def test_ssh_host_file_slots_give_a_host_that_many_processes_in_a_row(tmp_path):
                                                       ('b', '22'), ('c', '22')]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('line, words', [
     ('a slots=0', ["line 2: 'slots=0' is not slots=N with N >= 1"]),
     ('a slots=two', ["'slots=two'"]),

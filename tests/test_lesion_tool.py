@@ -89,10 +89,11 @@ def reference_errors(log, name, depth, data, subsets):
     return errors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name, depth', [('cross', 26), ('resnet', 14)])
 def test_the_tables_hold_the_lesioned_networks_errors(runs, tmp_path, name, depth):
     out = tmp_path / 'lesion'
-    proc = tool(runs[name], '--ks', '2-4', '--draws', 2, '--out', out)
+    proc = tool(runs[name], '--ks', '2-4', '--draws', 2, '--out-dir', out)
     assert proc.returncode == 0, proc.stderr
     # both layouts [2, 2, 2]: the first blocks of g2 and g3 change the channels
     assert '4 blocks can be deleted (g1_b1 g1_b2 g2_b2 g3_b2), 2 cannot (g2_b1 g3_b1)' \
@@ -119,11 +120,12 @@ def test_the_tables_hold_the_lesioned_networks_errors(runs, tmp_path, name, dept
     assert (out / 'lesion.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+@pytest.mark.slow
 def test_the_same_seed_draws_the_same_subsets_and_images_limits_the_test_set(runs, tmp_path):
     first, second, other = (tmp_path / n for n in ('a', 'b', 'c'))
     for out, seed in ((first, 1), (second, 1), (other, 2)):
         proc = tool(runs['cross'], '--ks', '2', '--draws', 3, '--seed', seed, '--images', 20,
-                    '--out', out)
+                    '--out-dir', out)
         assert proc.returncode == 0, proc.stderr
         assert 'on 20 test images' in proc.stdout
     assert (first / 'lesion.csv').read_bytes() == (second / 'lesion.csv').read_bytes()
@@ -156,11 +158,12 @@ def test_ks():
             parse_ks(bad, 6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('argv, words', [
     (['{half}'], ['resnet and cross', 'half']),
     (['{cross}', '--ks', '5'], ['4 deletable blocks']),
     (['{cross}', '--draws', '0'], ['--draws']),
-    (['{cross}', '--out', '{file}'], ['output folder']),
+    (['{cross}', '--out-dir', '{file}'], ['output folder']),
     ([], ['name one checkpoint']),
 ])
 def test_bad_input_is_one_line(runs, tmp_path, argv, words):

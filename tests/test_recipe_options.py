@@ -39,6 +39,7 @@ def test_clipping_bounds_each_element_of_the_rescaled_gradient():
     assert np.clip(0.5 * grads[0], -0.25, 0.25).tolist() == [0.15, -0.25, 0.05, 0.25]
 
 
+@pytest.mark.slow
 def test_clip_gradient_reaches_the_training_and_is_recorded(small_slice, tmp_path):  # noqa: F811
     plain = train(small_slice, tmp_path / 'plain', '--num-epochs', '1')
     # a bound no gradient reaches: the clipping runs and changes nothing
@@ -113,7 +114,7 @@ def ema_evaluated_again(result, log_dir, epoch, data_dir):
     args = train_model.parse(['--dataset', 'fashion-mnist', '--data-dir', data_dir,
                               '--log-dir', str(log_dir), '--network', 'cross', '--depth',
                               '14', '--cpu', '--test-batch-size', '50'])
-    net = train_model.build_net(args)
+    _, net = train_model.build_net(args)
     network.initialize(net, train_model.input_shape(args), mx.init.Zero(), [mx.cpu()])
     net.load_parameters(checkpoint.ema_file(result['weights_prefix'], epoch), ctx=mx.cpu())
     _, val_it = train_model.load_data(args, seed=7, num_parts=1, part_index=0)
@@ -121,6 +122,7 @@ def ema_evaluated_again(result, log_dir, epoch, data_dir):
     return sums['top1'], sums['n']
 
 
+@pytest.mark.slow
 def test_ema_is_evaluated_saved_and_never_changes_the_trained_weights(small_slice,  # noqa: F811
                                                                       tmp_path):
     plain = train(small_slice, tmp_path / 'plain', '--num-epochs', '2')
@@ -202,6 +204,7 @@ def test_cutmix_pastes_the_reversed_batch_and_mixes_targets_by_area():
 
 # ---------------------------------------------------------------- resume, refusals
 
+@pytest.mark.slow
 def test_the_new_flags_resume_exactly(small_slice, tmp_path):  # noqa: F811
     options = ('--ema', '0.9', '--cutmix', '1.0', '--clip-gradient', '0.5', '--lr-steps', '1',
                '--lr', '0.05')
@@ -224,6 +227,7 @@ def test_the_new_flags_resume_exactly(small_slice, tmp_path):  # noqa: F811
     assert any(not np.array_equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('changed, words', [
     (('--ema', '0.8'), ['--ema 0.9 -> 0.8']),
     (('--ema', '0'), ['--ema 0.9 -> 0.0']),
@@ -251,6 +255,7 @@ def test_a_checkpoint_older_than_the_flags_counts_them_as_off():
         '--clip-gradient None -> 0.5', '--cutmix 0.0 -> 1.0']
 
 
+@pytest.mark.slow
 def test_resume_without_the_averaged_weights_is_refused(small_slice, tmp_path):  # noqa: F811
     from common.errors import UserError
     first = train(small_slice, tmp_path, '--num-epochs', '1', '--ema', '0.9', '--lr-steps', '1')

@@ -5,13 +5,10 @@
         --b results/.../seed*/fashion-mnist/resnet/resnet_d110w1_exp1.txt \
         --predictions results/fashion-mnist/pair/predictions.csv
 """
-import os
-import sys
+import _root  # noqa: F401  (the repository root on sys.path)
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common.errors import run_main  # noqa: E402
-from inference.significance import main  # noqa: E402
+from common.errors import run_main
+from inference.significance import main
 
 if __name__ == '__main__':
     run_main(main)
