@@ -1,5 +1,6 @@
 """tools/lesion.py on tiny checkpoints and tiny synthetic records."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import network
 from common.errors import UserError
 from data.iterators import get_iterators
 from data.synthetic import smooth_images, write_record_dataset
+from engine import checkpoint
 from helpers import assert_one_line_error
 from inference.lesion import lesion_plan, parse_ks, random_subsets
 from network import lesion
@@ -31,8 +33,9 @@ def records(folder):
 
 
 def fake_run(root, data, name, depth, seed=7):
-    """A run folder as train_model.py leaves it: the log's flags line and one checkpoint,
-    of a network with random weights and random BatchNorm statistics."""
+    """A run folder as train_model.py leaves it: the log's flags line and one checkpoint
+    (weights and the .state that holds the run's flags), of a network with random weights
+    and random BatchNorm statistics."""
     run = '%s_d%dw1_exp1' % (name, depth)
     folder = os.path.join(root, name)
     os.makedirs(os.path.join(folder, 'weights', run))
@@ -43,13 +46,19 @@ def fake_run(root, data, name, depth, seed=7):
         if param.name.endswith(('_running_mean', '_beta')):
             param.set_data(mx.nd.array(rng.randn(*param.shape).astype('float32') * 0.3))
     net.save_parameters(os.path.join(folder, 'weights', run, run + '-0001.params'))
+    flags = dict(network=name, depth=depth, widen_factor=1, dataset='fashion-mnist',
+                 num_classes=10, data_dir=data, train_dataset='train.rec',
+                 val_dataset='test.rec', data_shape=28, aug_type=1, batch_size=16,
+                 test_batch_size=16)
+    state = dict(version=checkpoint.STATE_VERSION, epoch=1, num_update=3, rand_seed=seed,
+                 run=dict(network=name, rand_seed=seed), args=flags, omp_num_threads='1',
+                 optimizer_update_counts=dict(num_update=3, per_index={}))
+    with open(checkpoint.state_file(os.path.join(folder, 'weights', run, run), 1), 'w') as out:
+        json.dump(state, out)
     log = os.path.join(folder, run + '.txt')
     with open(log, 'w') as handle:
         handle.write('2026-01-01 00:00:00,000 %s\n2026-01-01 00:00:00,000 start with arguments '
-                     "Namespace(network='%s', depth=%d, widen_factor=1, dataset='fashion-mnist'"
-                     ", num_classes=10, data_dir=%r, train_dataset='train.rec', val_dataset="
-                     "'test.rec', data_shape=28, aug_type=1, batch_size=16, test_batch_size="
-                     "16)\n" % (log, name, depth, data))
+                     'Namespace(%s)\n' % (log, ', '.join('%s=%r' % item for item in flags.items())))
     return log
 
 
