@@ -84,8 +84,8 @@ def check_flags(path, flags):
         if name not in flags:
             if name in OPTIONAL_FLAGS:
                 continue
-            raise UserError('the checkpoint %s has no flag %s, which inference needs: it was '
-                            'edited or cut' % (path, name))
+            raise UserError('the checkpoint %s has no %s among its flags, which inference '
+                            'needs: it was edited or cut' % (path, name))
         if not check(flags[name]) and not (name in OPTIONAL_FLAGS and flags[name] is None):
             raise UserError('the checkpoint %s gives %s=%.60r; it must be %s'
                             % (path, name, flags[name], wanted))

@@ -47,9 +47,11 @@ def one_gpu(text):
     ids = [part.strip() for part in text.split(',') if part.strip()]
     if not ids:
         return None
-    if len(ids) > 1 or not ids[0].isdigit():
+    if len(ids) > 1 or not ids[0].lstrip('-').isdigit():
         raise argparse.ArgumentTypeError('takes one GPU id (inference runs on one device), '
                                          'not %r' % text)
+    if int(ids[0]) < 0:
+        raise argparse.ArgumentTypeError('GPU ids start at 0, not %s' % ids[0])
     return int(ids[0])
 
 
@@ -123,8 +125,6 @@ def context_of(args):
     import mxnet as mx
     if args.gpu is None:
         return mx.cpu()
-    if args.gpu < 0:
-        raise UserError('--gpus %d: GPU ids start at 0' % args.gpu)
     if args.gpu >= mx.context.num_gpus():
         raise UserError('--gpus %d: MXNet sees %d GPUs; leave --gpus out to run on the CPU'
                         % (args.gpu, mx.context.num_gpus()))

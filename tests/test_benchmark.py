@@ -75,6 +75,7 @@ def test_profile_lists_operators_and_onednn_counts(tmp_path):
     assert 'BatchNorm backward on the reference kernel' in proc.stdout
 
 
+@pytest.mark.slow
 def test_profile_of_the_int8_pass_lists_its_operators(tmp_path):
     out = tmp_path / 'profile.json'
     proc = run_benchmark(*TINY, '--only', 'int8', '--calib-batches', '1', '--profile',

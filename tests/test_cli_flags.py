@@ -70,3 +70,5 @@ def test_inference_gpus_take_one_id_or_nothing():
     assert parse(['RUN', '--gpus', '']).gpu is None and parse(['RUN']).gpu is None
     with pytest.raises(UserError, match='one GPU id'):
         parse(['RUN', '--gpus', '0,1'])
+    with pytest.raises(UserError, match='--gpu: GPU ids start at 0, not -1'):
+        parse(['RUN', '--gpu', '-1'])        # the old spelling is checked alike

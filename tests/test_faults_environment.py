@@ -41,6 +41,7 @@ def run(args, tmp_path, **variables):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name,value', [('OMP_NUM_THREADS', 'abc'),
                                         ('MXNET_ENGINE_TYPE', 'Foo'),
                                         ('MXNET_CPU_WORKER_NTHREADS', 'x')])
@@ -52,6 +53,7 @@ def test_training_refuses_a_bad_environment_before_writing(tmp_path, name, value
     assert os.listdir(str(tmp_path)) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('script', [['train_imagenet.py'], ['tools/components.py'],
                                     ['show_model.py'], ['tools/predict.py'],
                                     ['tools/evaluate.py'], ['tools/export.py'],

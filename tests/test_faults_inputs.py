@@ -23,8 +23,7 @@ from helpers import assert_one_line_error
 from inference_helpers import run_tool, tiny_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import sweep_state  # noqa: E402
+from tools.sweeper import state as sweep_state  # noqa: E402
 
 TIMEOUT = 120   # a tool that blocks on a FIFO would hang here, not pass
 
@@ -87,6 +86,7 @@ def test_imagenet_preparation_refuses_a_thin_jpeg_among_its_classes(tmp_path):
     assert not (tmp_path / 'rec' / 'dataset.json').exists()
 
 
+@pytest.mark.slow
 def test_predict_takes_a_thin_picture_it_can_scale_and_refuses_a_thinner_one(run, tmp_path):
     """Fashion-MNIST scales the shorter side to 28: 1x20000 becomes 28x560000 (15.7M
     pixels), which fits; 1x300000 would become 235M pixels."""
@@ -126,6 +126,7 @@ def test_an_idx_header_promising_too_much_is_refused_unread(tmp_path):
         fashion_mnist.read_idx(bomb, 3)
 
 
+@pytest.mark.slow
 def test_data_prepare_refuses_a_gzip_bomb_in_one_line(tmp_path):
     from data import synthetic
     source = tmp_path / 'src'
@@ -137,6 +138,7 @@ def test_data_prepare_refuses_a_gzip_bomb_in_one_line(tmp_path):
     assert_one_line_error(proc, 'more bytes than its header promises')
 
 
+@pytest.mark.slow
 def test_evaluate_caps_a_huge_batch_at_the_data(run, tmp_path):
     """--batch-size 1000000 on 200 test images padded to a million images."""
     proc = run_tool('evaluate', run['log'], '--batch-size', 1000000, '--path', 'plain',
@@ -165,6 +167,7 @@ def test_a_json_file_of_absurd_size_is_refused_unread(tmp_path, name):
 
 # ---------------------------------------------------------------- class 4: special files
 
+@pytest.mark.slow
 def test_a_fifo_among_the_pictures_is_one_line_not_a_hang(run, tmp_path):
     folder = tmp_path / 'pictures'
     folder.mkdir()
@@ -176,6 +179,7 @@ def test_a_fifo_among_the_pictures_is_one_line_not_a_hang(run, tmp_path):
     assert_one_line_error(proc, 'b.png is not a regular file (a FIFO)')
 
 
+@pytest.mark.slow
 def test_a_fifo_in_an_imagenet_class_folder_is_one_line(tmp_path):
     for split in ('train', 'val'):
         folder = tmp_path / 'src' / split / 'n01'
@@ -192,6 +196,7 @@ def test_a_fifo_in_an_imagenet_class_folder_is_one_line(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', ['train.idx', 'dataset.json', 'train.rec'])
 def test_a_fifo_among_the_records_is_one_line(run, tmp_path, name):
     data = tmp_path / 'data'
@@ -206,6 +211,7 @@ def test_a_fifo_among_the_records_is_one_line(run, tmp_path, name):
     assert not (tmp_path / 'snap').exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('which', ['log', 'params', 'state'])
 def test_a_fifo_in_a_run_is_one_line_for_inference(run_copy, tmp_path, which):
     log, prefix, _ = run_copy
@@ -221,6 +227,7 @@ def test_a_fifo_in_a_run_is_one_line_for_inference(run_copy, tmp_path, which):
     assert_one_line_error(proc, 'not a regular file (a FIFO)')
 
 
+@pytest.mark.slow
 def test_a_fifo_as_sweep_plan_is_one_line(tmp_path):
     os.mkfifo(str(tmp_path / 'sweep.json'))
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'sweep.py'), '--status',
@@ -231,23 +238,26 @@ def test_a_fifo_as_sweep_plan_is_one_line(tmp_path):
 
 # ---------------------------------------------------------------- class 5: files read back
 
-def _edit_head(log, change):
-    with open(log) as handle:
-        lines = handle.readlines()
-    lines[1] = change(lines[1])
-    with open(log, 'w') as handle:
-        handle.writelines(lines)
+def _edit_flags(prefix, change):
+    """Edit the run's flags where inference reads them: every checkpoint's .state."""
+    for epoch in checkpoint.checkpoint_epochs(prefix):
+        path = checkpoint.state_file(prefix, epoch)
+        with open(path) as handle:
+            state = json.load(handle)
+        change(state['args'])
+        with open(path, 'w') as handle:
+            json.dump(state, handle)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('change,words', [
-    (lambda line: line.replace("dataset='fashion-mnist', ", ''), ['no dataset']),
-    (lambda line: line.replace('depth=14', "depth='x'"), ["depth='x'", 'whole number']),
-    (lambda line: line.replace("dataset='fashion-mnist'", "dataset='mnist'"),
-     ["dataset='mnist'"]),
-    (lambda line: line.replace('num_classes=10', 'num_classes=0'), ['num_classes=0'])])
-def test_an_edited_log_head_is_one_line_for_inference(run_copy, tmp_path, change, words):
-    log, _, _ = run_copy
-    _edit_head(log, change)
+    (lambda flags: flags.pop('dataset'), ['no dataset']),
+    (lambda flags: flags.update(depth='x'), ["depth='x'", 'whole number']),
+    (lambda flags: flags.update(dataset='mnist'), ["dataset='mnist'"]),
+    (lambda flags: flags.update(num_classes=0), ['num_classes=0'])])
+def test_edited_run_flags_are_one_line_for_inference(run_copy, tmp_path, change, words):
+    log, prefix, _ = run_copy
+    _edit_flags(prefix, change)
     proc = tool('evaluate', log, '--png', tmp_path / 'c.png')
     assert_one_line_error(proc, *words)
 
@@ -267,6 +277,7 @@ GOOD_PLAN = dict(version=1, state='stopped', exp_name='exp', train_args=[], jobs
                  threads=1, updated='now', seconds_per_epoch=None, runs=[GOOD_RUN])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('plan,words', [
     ({'runs': []}, ["field 'exp_name' is missing"]),
     ([], ['not a JSON object']),
@@ -279,6 +290,7 @@ def test_an_edited_sweep_plan_is_one_line(tmp_path, plan, words):
     assert_one_line_error(_plan(tmp_path, plan), 'sweep plan', *words)
 
 
+@pytest.mark.slow
 def test_the_plan_a_sweep_writes_passes_the_check(tmp_path):
     proc = _plan(tmp_path, GOOD_PLAN)
     assert proc.returncode == 0, proc.stderr
@@ -291,6 +303,7 @@ def _rewrite_params(path, change):
     ndfile.save_nd_dict(path, change(arrays))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('change,words', [
     (lambda a: {k: v.astype('float16') for k, v in a.items()}, ['float16 in the file',
                                                                  'float32 in the network']),
@@ -304,6 +317,7 @@ def test_weights_of_another_dtype_or_name_are_one_line(run_copy, tmp_path, chang
     assert_one_line_error(proc, *words)
 
 
+@pytest.mark.slow
 def test_a_zero_byte_params_to_components_says_why(run, tmp_path):
     empty = tmp_path / 'empty.params'
     empty.write_bytes(b'')

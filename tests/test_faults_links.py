@@ -20,8 +20,7 @@ from helpers import assert_one_line_error
 from logwriters import write_port_log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import sweep_state  # noqa: E402
+from tools.sweeper import state as sweep_state  # noqa: E402
 
 
 @pytest.fixture
@@ -61,6 +60,7 @@ def test_a_link_at_the_final_name_is_replaced_not_written_through(tmp_path, outs
     assert_untouched(outside)
 
 
+@pytest.mark.slow
 def test_get_results_replaces_planted_links_in_its_outputs(tmp_path, outside):
     root = tmp_path / 'snap'
     write_port_log(str(root / 'cifar10' / 'cross'), 'cross_d56w1_exp1.txt', 0.9, 0.95)
@@ -129,6 +129,7 @@ def test_a_new_run_never_claims_a_number_whose_log_name_is_a_link(tmp_path, outs
     assert_untouched(outside)
 
 
+@pytest.mark.slow
 def test_a_link_at_a_sweep_runs_output_is_one_line(tmp_path, outside):
     output = tmp_path / 'sweep-output' / 'cross_d14w1_seed1.out'
     output.parent.mkdir()

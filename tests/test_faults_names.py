@@ -39,6 +39,7 @@ def _get_results(root):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_get_results_csv_and_markdown_escape_names(tmp_path):
     """Folder and run names copied raw became formulas in results.csv and extra columns
     in results.md."""
@@ -66,6 +67,7 @@ def test_get_results_csv_and_markdown_escape_names(tmp_path):
     assert 'a\\|b' in ''.join(table)
 
 
+@pytest.mark.slow
 def test_get_results_prints_a_name_with_a_newline_on_one_line(tmp_path):
     root = str(tmp_path)
     write_port_log(os.path.join(root, 'cifar10', 'cross'), 'cross_d56w1_exp1.txt', 0.9, 0.95)
@@ -82,6 +84,7 @@ def run(tmp_path_factory):
     return tiny_run(tmp_path_factory)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fmt', ['table', 'csv', 'json'])
 def test_predict_prints_a_name_that_is_not_utf8(run, tmp_path, fmt):
     """A non-UTF-8 file name gave a UnicodeEncodeError on output."""

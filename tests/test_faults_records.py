@@ -70,6 +70,7 @@ def test_the_sets_own_json_names_the_encoding(cifar_like):
         get_iterators('cifar10', folder, batch_size=8, test_batch_size=8)
 
 
+@pytest.mark.slow
 def test_train_model_refuses_a_mixed_set_in_one_line(cifar_like, tmp_path):
     folder, images, labels = cifar_like
     os.remove(os.path.join(folder, 'dataset.json'))

@@ -35,6 +35,7 @@ def blocked_folder(tmp_path):
 
 # ---------------------------------------------------------------- class 7
 
+@pytest.mark.slow
 def test_a_new_run_refused_for_its_tensorboard_folder_leaves_nothing(data, tmp_path):
     log_dir = tmp_path / 'snap'
     proc = run_script(data, log_dir, '--num-epochs', '1', '--tensorboard',
@@ -43,6 +44,7 @@ def test_a_new_run_refused_for_its_tensorboard_folder_leaves_nothing(data, tmp_p
     assert snapshot(log_dir) == {}
 
 
+@pytest.mark.slow
 def test_a_resume_refused_for_its_tensorboard_folder_keeps_the_run_as_it_was(
         data, trained, tmp_path):
     log_dir = tmp_path / 'snap'
@@ -54,6 +56,7 @@ def test_a_resume_refused_for_its_tensorboard_folder_keeps_the_run_as_it_was(
     assert snapshot(log_dir) == before   # no lock file left, no line added
 
 
+@pytest.mark.slow
 def test_a_resume_refused_for_a_damaged_best_checkpoint_leaves_no_lock(data, trained,
                                                                        tmp_path):
     log_dir = tmp_path / 'snap'
@@ -84,6 +87,7 @@ def test_a_discarded_tensorboard_writer_removes_only_its_own_file(tmp_path):
 
 # ---------------------------------------------------------------- class 9: flags
 
+@pytest.mark.slow
 @pytest.mark.parametrize('extra,words', [
     (['--num-classes', '0'], ['--num-classes must be at least 1', 'got 0']),
     (['--num-classes', '-3'], ['--num-classes must be at least 1']),
@@ -96,6 +100,7 @@ def test_train_model_refuses_values_that_cannot_be_right(data, tmp_path, extra, 
     assert not (tmp_path / 'snap').exists()
 
 
+@pytest.mark.slow
 def test_train_imagenet_refuses_depth_0(tmp_path):
     proc = subprocess.run([sys.executable, 'train_imagenet.py', '--depth', '0', '--cpu',
                            '--log-dir', str(tmp_path / 'snap')],
@@ -103,6 +108,7 @@ def test_train_imagenet_refuses_depth_0(tmp_path):
     assert_one_line_error(proc, '--depth must be at least 1')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('argv,words', [
     (['show_model.py', '--network', 'symbol_cross', '--num-classes', '0'], ['--num-classes']),
     (['show_model.py', '--network', 'cross', '--depth', '14', '--num-classes', '0'],
@@ -118,9 +124,10 @@ def test_other_scripts_refuse_zero_counts(tmp_path, argv, words):
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
 def test_inference_refuses_a_negative_gpu(trained, tmp_path):
-    proc = subprocess.run([sys.executable, 'tools/evaluate.py', str(trained / LOG), '--gpu',
+    proc = subprocess.run([sys.executable, 'tools/evaluate.py', str(trained / LOG), '--gpus',
                            '-1', '--png', str(tmp_path / 'c.png')],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert_one_line_error(proc, '--gpu -1')
+    assert_one_line_error(proc, '--gpus', 'GPU ids start at 0, not -1')
     assert not (tmp_path / 'c.png').exists()

@@ -18,8 +18,7 @@ from engine import checkpoint, logs, runfiles
 from logwriters import write_port_log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import sweep_state  # noqa: E402
+from tools.sweeper import state as sweep_state  # noqa: E402
 
 POINT = sweep_state.Point('cross', 14, 1, 1)
 
@@ -60,6 +59,7 @@ def test_sweep_does_not_take_a_noaug_run_for_the_augmented_one(tmp_path):
     assert plain.finished and plain.log.endswith('cross_d14w1_exp1.txt')
 
 
+@pytest.mark.slow
 def test_sweep_dry_run_plans_the_augmented_run_anew(tmp_path):
     finished_run(str(tmp_path / 'seed1' / 'fashion-mnist_noaug' / 'cross'))
     finished_run(str(tmp_path / 'seed1' / 'cifar10' / 'cross'))   # another data set
@@ -182,6 +182,7 @@ def test_get_results_keeps_exp_a_and_exp_a1_apart(tmp_path):
         'cross_d14w1_a', 'cross_d14w1_a1']
 
 
+@pytest.mark.slow
 def test_sweep_status_counts_epochs_by_number(tmp_path):
     """--status through the plan's own train flags: the same rule as the sweep."""
     folder = str(tmp_path / 'seed1' / 'fashion-mnist' / 'cross')

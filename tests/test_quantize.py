@@ -42,6 +42,7 @@ def test_every_cifar_network_has_a_depth_here():
     assert sorted(DEPTHS) == sorted(CIFAR_NETS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', CIFAR_NETS)
 def test_every_cifar_network_quantizes_with_all_its_outputs(name):
     net = network.get_net(name, num_classes=10, depth=DEPTHS[name])
@@ -95,6 +96,7 @@ def quantized(run, tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_the_tool_writes_the_int8_files_and_their_settings(run, quantized):
     out, proc = quantized
     assert proc.returncode == 0, proc.stderr
@@ -117,6 +119,7 @@ def test_the_tool_writes_the_int8_files_and_their_settings(run, quantized):
     assert 're-imported: largest difference 0' in proc.stdout
 
 
+@pytest.mark.slow
 def test_int8_predicts_as_fp32_on_the_test_images(run, quantized):
     out, _ = quantized
     exported = find_exported(os.path.join(str(out), 'cross_d14w1_exp1-0002-int8'))
@@ -132,6 +135,7 @@ def test_int8_predicts_as_fp32_on_the_test_images(run, quantized):
     assert not np.array_equal(expected, got)   # it is another network's arithmetic
 
 
+@pytest.mark.slow
 def test_int8_weights_are_stored_as_int8(quantized):
     out, _ = quantized
     weights = mx.nd.load(os.path.join(str(out), 'cross_d14w1_exp1-0002-int8-0000.params'))
@@ -139,6 +143,7 @@ def test_int8_weights_are_stored_as_int8(quantized):
     assert kinds == {np.int8}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('flags, words', [
     (['--keep-fp32', 'stem'], ['--keep-fp32', 'first, classifier']),
     (['--calib-batches', '0'], ['--calib-batches']),
@@ -162,6 +167,7 @@ def int8_logits(run, quantized):
     return logits_of(int8, record_batches(flags, rec, 50), 50, mx.cpu())
 
 
+@pytest.mark.slow
 def test_evaluate_scores_the_int8_export_as_loaded_here(run, quantized, int8_logits, tmp_path):
     out, _ = quantized
     prefix = os.path.join(str(out), 'cross_d14w1_exp1-0002-int8')
@@ -176,6 +182,7 @@ def test_evaluate_scores_the_int8_export_as_loaded_here(run, quantized, int8_log
     assert result['top1'] == float((logits.argmax(axis=1) == labels).mean())
 
 
+@pytest.mark.slow
 def test_predict_gives_the_int8_exports_classes(run, quantized, int8_logits):
     out, _ = quantized
     prefix = os.path.join(str(out), 'cross_d14w1_exp1-0002-int8')
@@ -189,6 +196,7 @@ def test_predict_gives_the_int8_exports_classes(run, quantized, int8_logits):
         [names[c] for c in logits.argmax(axis=1)]
 
 
+@pytest.mark.slow
 def test_an_fp32_export_evaluates_as_its_checkpoint(run, tmp_path):
     exported = run_tool('export', run['log'], '--out-dir', tmp_path / 'fp32', '--no-onnx')
     assert exported.returncode == 0, exported.stderr
@@ -204,6 +212,7 @@ def test_an_fp32_export_evaluates_as_its_checkpoint(run, tmp_path):
     assert scores['export']['loss'] == pytest.approx(scores['checkpoint']['loss'], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_exported_is_refused_beside_a_checkpoint_or_without_its_description(run, quantized,
                                                                              tmp_path):
     out, _ = quantized

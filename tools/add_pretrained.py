@@ -4,13 +4,10 @@
     python tools/add_pretrained.py results/fashion-mnist/zoo/seed1/fashion-mnist/cross/cross_d26w1_exp1.txt \
         --commit COMMIT --command "python tools/sweep.py ..."
 """
-import os
-import sys
+import _root  # noqa: F401  (the repository root on sys.path)
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common.errors import run_main  # noqa: E402
-from inference.zoo_entry import main  # noqa: E402
+from common.errors import run_main
+from inference.zoo_entry import main
 
 if __name__ == '__main__':
     run_main(main)

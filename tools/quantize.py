@@ -4,13 +4,10 @@
     python tools/quantize.py snapshot/fashion-mnist/cross/cross_d26w1_exp1.txt
     python tools/quantize.py RUN_LOG --calib-mode entropy --calib-batches 20 --out-dir shipped/
 """
-import os
-import sys
+import _root  # noqa: F401  (the repository root on sys.path)
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from common.errors import run_main  # noqa: E402
-from inference.quantize import main  # noqa: E402
+from common.errors import run_main
+from inference.quantize import main
 
 if __name__ == '__main__':
     run_main(main)
