@@ -154,7 +154,7 @@ def add_log_args(parser):
 # Flags whose default is the data set's: (flag, key of its entry in the scripts' table).
 TABLE_DEFAULTS = (('num_epochs', 'num_epochs'), ('aug_type', 'aug_type'),
                   ('data_shape', 'data_shape'), ('batch_size', 'batch_size'),
-                  ('test_batch_size', 'test_batch_size'), ('lr_steps', 'lr_steps'),
+                  ('lr_steps', 'lr_steps'),
                   ('log_iters', 'log_iters'), ('checkpoint_epochs', 'checkpoint_epochs'),
                   ('train_dataset', 'train_rec'), ('val_dataset', 'val_rec'))
 
@@ -170,6 +170,11 @@ def resolve_defaults(args, dataset_spec):
     for name, key in TABLE_DEFAULTS:
         if getattr(args, name) is None:
             setattr(args, name, table[key])
+    if args.test_batch_size is None:   # as the original: at least the training batch
+        args.test_batch_size = max(table['min_test_batch'], args.batch_size)
+    if args.lr_steps is None and table.get('lr_step_every'):   # ImageNet: every 30 epochs
+        every = table['lr_step_every']
+        args.lr_steps = ','.join(str(e) for e in range(every, args.num_epochs, every))
     if args.data_dir is None:
         args.data_dir = os.path.join('data', args.dataset)
     if args.exp_name is None:

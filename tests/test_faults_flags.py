@@ -129,8 +129,9 @@ def test_default_steps_of_short_runs_are_not_refused():
 
 def test_imagenet_checks_its_own_defaults(capsys):
     assert train_imagenet.parse([]).lr_step_epochs == [30, 60, 90]
-    train_imagenet.parse(['--num-epochs', '50'])
-    assert 'notice: --lr-steps 60,90 lie after --num-epochs 50' in capsys.readouterr().err
+    # its default steps follow --num-epochs (every 30 epochs, as the original): none after it
+    assert train_imagenet.parse(['--num-epochs', '50']).lr_step_epochs == [30]
+    assert capsys.readouterr().err == ''
     with pytest.raises(UserError, match='--rand-seed must be between'):
         train_imagenet.parse(['--rand-seed', '-1'])
 

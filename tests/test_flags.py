@@ -37,6 +37,29 @@ def test_per_dataset_defaults(dataset, epochs, aug, test_batch, classes, shape):
         3, 2, 7, 1)
 
 
+@pytest.mark.parametrize('dataset, batch, test_batch', [
+    ('cifar10', 64, 400), ('cifar10', 512, 512), ('svhn', 300, 300), ('svhn', 128, 280),
+    ('imagenet', 256, 256), ('imagenet', 96, 96)])
+def test_the_test_batch_is_at_least_the_training_batch(dataset, batch, test_batch):
+    """As the original's options.py (CIFAR 400 unless the batch is larger, SVHN 280 likewise)
+    and train_imagenet.py (the training batch)."""
+    args = parse('--dataset', dataset, '--batch-size', str(batch), '--network',
+                 'symbol_cross' if dataset == 'imagenet' else 'cross')
+    assert args.test_batch_size == test_batch
+    args = parse('--dataset', dataset, '--batch-size', str(batch), '--test-batch-size', '8',
+                 '--network', 'symbol_cross' if dataset == 'imagenet' else 'cross')
+    assert args.test_batch_size == 8   # given: kept
+
+
+@pytest.mark.parametrize('epochs, steps', [(120, [30, 60, 90]), (100, [30, 60, 90]),
+                                           (61, [30, 60]), (30, []), (200, [30, 60, 90, 120,
+                                                                           150, 180])])
+def test_imagenet_steps_every_30_epochs_up_to_the_last(epochs, steps):
+    """As the original's train_imagenet.py: range(30, num_epochs, 30)."""
+    import train_imagenet
+    assert train_imagenet.parse(['--num-epochs', str(epochs)]).lr_step_epochs == steps
+
+
 def test_both_training_scripts_take_imagenet_defaults_from_one_table():
     """train_model.py --dataset imagenet and train_imagenet.py read the same recipe: the
     final 2016 train_imagenet.py's (120 epochs, the rate / 10 every 30, batch 256)."""
