@@ -13,7 +13,7 @@ import os
 from common.errors import ArgumentParser, UserError, run_main
 from data.datasets import DATASETS, dataset_names
 from engine import flags, recipe_flags, runtime
-from engine.meter import TOP5_MIN_CLASSES
+from engine.flags import TOP5_MIN_CLASSES
 from engine.summary import print_summary
 
 

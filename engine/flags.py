@@ -10,6 +10,10 @@ import sys
 
 from common.errors import UserError
 
+# Top-5 accuracy is measured only where there are at least this many classes (here, beside
+# the flags, so that the scripts read it before MXNet is imported).
+TOP5_MIN_CLASSES = 5
+
 # The resume rule of the flags composed here (engine/runfiles.changed_flags applies it, with
 # engine/recipe_flags.py's own): a resumed run may change where its files go, what it
 # reports, which devices it uses and how long it runs (a changed schedule shows in

@@ -47,7 +47,9 @@ def test_benchmark_reports_every_part_in_its_json(tmp_path):
     for kind in ('step', 'loop', 'eval', 'infer', 'fused', 'int8'):
         row = report['results'][kind]
         assert row['img_s'] > 0 and len(row['runs']) == 1
-        assert 0 < row['peak_share'] < 10 and row['gflops'] > 0
+        assert row['peak_share'] > 0 and row['gflops'] > 0
+        if kind != 'int8':   # INT8 is not bounded by the fp32 peak it is measured against
+            assert row['peak_share'] < 10
         assert 50 < row['peak_rss_mib'] < 64 * 1024
     assert 0 < report['ratios']['loop_over_step']
     # --compare: the PyTorch reference ran, or the report says why not
