@@ -55,10 +55,27 @@ def one_gpu(text):
     return int(ids[0])
 
 
-def prepare_mxnet():
+# oneDNN's convolution + sum fusion (a block's addition folded into the convolution before
+# it): off ('1') breaks nothing; on, MXNet's fused fp32 merge-and-run graph fails (shape
+# errors), while INT8 graphs of every family run with it (tools/quantize.py --sum-fusion).
+# MXNet reads it once, when it is imported.
+FUSE_SUM_ENV = 'MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM'
+
+
+def prepare_mxnet(sum_fusion=None):
     """Set MXNet's environment before it is imported: the fused merge-and-run graph needs
-    the convolution + sum fusion off (MXNet reads this only when it starts)."""
-    os.environ.setdefault('MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM', '1')
+    the convolution + sum fusion off. `sum_fusion` True or False (INT8 quantization) asks
+    for it on or off for certain: one line when MXNet has already started otherwise."""
+    import sys
+    if sum_fusion is None:
+        os.environ.setdefault(FUSE_SUM_ENV, '1')
+    elif 'mxnet' not in sys.modules:
+        os.environ[FUSE_SUM_ENV] = '0' if sum_fusion else '1'
+    elif (os.environ.get(FUSE_SUM_ENV, '0') == '0') != sum_fusion:
+        raise UserError('MXNet has started with the convolution + sum fusion %s: this needs '
+                        'it %s (%s is read when MXNet starts)'
+                        % ('off' if sum_fusion else 'on', 'on' if sum_fusion else 'off',
+                           FUSE_SUM_ENV))
     os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
 
 

@@ -13,12 +13,13 @@ import numpy as np
 
 import network
 from common.errors import UserError
+from inference.cli import FUSE_SUM_ENV
 from data.datasets import DATASETS
 from engine.checkpoint import load_params
 from network import onednn
 
 FUSED_BACKEND = 'MKLDNN'
-FUSE_ENV = 'MXNET_DISABLE_MKLDNN_FUSE_CONV_SUM'
+FUSE_ENV = FUSE_SUM_ENV
 
 
 def input_shape(flags):

@@ -13,6 +13,10 @@ DEFAULT_BATCH_SIZE = 64
 # Kept in fp32 unless --keep-fp32 says otherwise: the first convolution (its input, the
 # normalised pixels, lost most in INT8); measured in docs/int8.md.
 DEFAULT_KEEP_FP32 = 'first'
+# oneDNN's convolution + sum fusion in the INT8 graph: on, INT8 ran 2.4x (cross d26) and
+# 3.2x (resnet d26) the fastest fp32 path at batch 256, against 1.5x and 1.7x off; it cost
+# cross_d26 0.12 points of top-1 more (docs/int8.md measures both settings).
+DEFAULT_SUM_FUSION = 'on'
 
 
 def build_parser():
@@ -37,6 +41,9 @@ def build_parser():
     group.add_argument('--keep-fp32', default=DEFAULT_KEEP_FP32,
                        help='layers left in fp32: none, or some of first (the first '
                             'convolution), classifier, separated by commas')
+    group.add_argument('--sum-fusion', choices=('on', 'off'), default=DEFAULT_SUM_FUSION,
+                       help="oneDNN's convolution + sum fusion: each block's addition folded "
+                            "into the INT8 convolution before it; default %(default)s")
     return parser
 
 
@@ -157,15 +164,17 @@ def quantize_source(source, args, keep):
         keep_fp32=keep, quantized_layers=quantized_layers(quantized),
         quantization=dict(api='mxnet.contrib.quantization.quantize_net_v2',
                           quantized_dtype='auto', quantize_mode='full',
-                          granularity='tensor-wise', mxnet=mx.__version__))
+                          granularity='tensor-wise', sum_fusion=args.sum_fusion,
+                          mxnet=mx.__version__))
     files, difference = write_checked(quantized, base, first, description)
     print('%s %s (%s, depth %s, widen %s; %s) quantized to INT8 in %.1f s: %d INT8 '
           'operators, fp32 kept: %s' % (source.kind, source.path, source.flags['network'],
                                        source.flags.get('depth'), source.flags.get('widen_factor'),
                                        source.flags['dataset'], seconds,
                                        description['quantized_layers'], ', '.join(keep) or 'none'))
-    print('calibration: %s, %d batches of %d training images from %s'
-          % (args.calib_mode, calibration.images // args.batch_size, args.batch_size, rec_path))
+    print('calibration: %s, %d batches of %d training images from %s; convolution + sum '
+          'fusion %s' % (args.calib_mode, calibration.images // args.batch_size,
+                         args.batch_size, rec_path, args.sum_fusion))
     print('INT8 and fp32 predict the same class for %.1f%% of the first calibration batch'
           % (100 * share))
     print('MXNet:  %s, %s (re-imported: largest difference %.3g)'
@@ -176,8 +185,8 @@ def quantize_source(source, args, keep):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    cli.prepare_mxnet(sum_fusion=args.sum_fusion == 'on')   # before MXNet starts
     keep = check_args(args)
-    cli.prepare_mxnet()
     os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')   # not "backend MKLDNN is activated"
     from inference.quantizing import check_backend
     check_backend()

@@ -39,6 +39,10 @@ FIELDS = {
     'slice': (dict, 'top-1 on the first test images: {"images": N, "accuracy": A}'),
     'trained': (dict, 'commit, command and log of the run'),
 }
+# field -> (type, what it is); an entry may lack them
+OPTIONAL_FIELDS = {
+    'int8': (dict, 'fp32 and INT8 top-1 and their agreement (tools/zoo_int8.py)'),
+}
 
 
 class PretrainedError(ValueError):
@@ -67,7 +71,9 @@ def read_manifest(root=None):
 
 
 def _check_entry(path, name, entry):
-    for field, (kind, what) in FIELDS.items():
+    optional = {field: spec for field, spec in OPTIONAL_FIELDS.items()
+                if isinstance(entry, dict) and field in entry}
+    for field, (kind, what) in dict(FIELDS, **optional).items():
         value = entry.get(field) if isinstance(entry, dict) else None
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)

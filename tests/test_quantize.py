@@ -23,10 +23,11 @@ SHAPE = (1, 16, 16)
 DEPTHS = dict(plain=5, resnet=8, half=14, side=14, cross=14, fuse3=5, fuse6=8, ensemble=5)
 CIFAR_NETS = [name for name in network.list_nets() if name not in network.IMAGENET_NETS]
 # Measured: the tiny cross d14 run's INT8 export (4 calibration batches of 32, naive, the
-# first convolution in fp32, the sums in INT8) predicts the fp32 class for 194 of its 200
-# test images on this machine (199 while the sums ran in fp32; a barely trained network:
-# on a cross d26 checkpoint of 90.0% the two agreed on 99.51% and 99.56% of 10,000).
-TINY_AGREEMENT = 0.97
+# first convolution in fp32, the sums in INT8 and folded into the convolutions) predicts
+# the fp32 class for 191 of its 200 test images on this machine (a barely trained network:
+# cross_d26 of the model zoo agrees on 98.63% of the 10,000 test images). One image of slack
+# for another CPU's INT8 arithmetic.
+TINY_AGREEMENT = 0.95
 
 
 def random_batch(shape, seed):
@@ -115,6 +116,7 @@ def test_the_tool_writes_the_int8_files_and_their_settings(run, quantized):
     assert description['calibration']['images'] == 4 * 32
     assert description['calibration']['records'].endswith('train.rec')
     assert description['keep_fp32'] == ['first']
+    assert description['quantization']['sum_fusion'] == 'on'
     assert description['flags']['network'] == 'cross' and description['flags']['depth'] == 14
     assert 're-imported: largest difference 0' in proc.stdout
 
@@ -133,6 +135,41 @@ def test_int8_predicts_as_fp32_on_the_test_images(run, quantized):
     assert len(labels) == TEST
     assert quantizing.agreement(expected, got) >= TINY_AGREEMENT
     assert not np.array_equal(expected, got)   # it is another network's arithmetic
+
+
+def graph_ops(prefix):
+    with open(prefix + '-symbol.json') as handle:
+        return [node['op'] for node in json.load(handle)['nodes']]
+
+
+@pytest.mark.slow
+def test_sum_fusion_folds_the_sums_into_the_convolutions_unless_switched_off(run, quantized,
+                                                                            tmp_path):
+    # Whatever MXNet would do unasked: the tool once started MXNet before setting the
+    # switch, so its graphs were fused whatever the tools meant.
+    out, _ = quantized
+    name = 'cross_d14w1_exp1-0002-int8'
+    proc = run_tool('quantize', run['log'], '--data-dir', run['data'], '--out-dir', tmp_path,
+                    '--calib-batches', 4, '--batch-size', 32, '--sum-fusion', 'off')
+    assert proc.returncode == 0, proc.stderr
+    with open(os.path.join(str(tmp_path), name + '-export.json')) as handle:
+        assert json.load(handle)['quantization']['sum_fusion'] == 'off'
+    adds_on = graph_ops(os.path.join(str(out), name)).count('_contrib_quantized_elemwise_add')
+    adds_off = graph_ops(os.path.join(str(tmp_path), name)).count(
+        '_contrib_quantized_elemwise_add')
+    assert adds_on < adds_off
+    proc = run_tool('evaluate', '--exported', tmp_path / name, '--data-dir', run['data'])
+    assert proc.returncode == 0, proc.stderr
+    assert 'inference path: INT8' in proc.stdout
+
+
+def test_a_sum_fusion_setting_mxnet_did_not_start_with_is_refused():
+    from inference import cli
+    started_off = os.environ.get(cli.FUSE_SUM_ENV, '0') != '0'
+    with pytest.raises(UserError) as caught:
+        cli.prepare_mxnet(sum_fusion=started_off)
+    assert cli.FUSE_SUM_ENV in str(caught.value)
+    cli.prepare_mxnet(sum_fusion=not started_off)   # the one it started with: accepted
 
 
 @pytest.mark.slow

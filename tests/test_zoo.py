@@ -112,6 +112,7 @@ def test_unknown_entries_and_mismatches_name_what_exists(tiny_zoo):
     (lambda e: e.update(bytes='12'), "lacks a valid 'bytes'"),
     (lambda e: e.update(file='../../etc/passwd'), 'names a file outside its folder'),
     (lambda e: e.update(file='/etc/passwd'), 'names a file outside its folder'),
+    (lambda e: e.update(int8=[0.9]), "lacks a valid 'int8'"),
 ])
 def test_an_edited_manifest_is_refused_with_one_line(tiny_zoo, edit, words):
     root, _, entry = tiny_zoo

@@ -59,3 +59,30 @@ def test_predict_with_a_shipped_network_needs_nothing_else(tmp_path):
     assert len(predicted) == 3 and all(name in classes for name in predicted)
     # a trained network gets these three right (Ankle boot, Pullover, Trouser)
     assert predicted == [classes[label] for label in labels]
+
+
+@pytest.mark.parametrize('name', ENTRIES)
+def test_each_entry_records_its_int8_figures(name):
+    entry = zoo.get_entry(name)
+    int8 = entry['int8']
+    assert int8['images'] == entry['test_images'] and int8['slice']['images'] == 1000
+    assert int8['fp32_accuracy'] == entry['test_accuracy']
+    assert int8['sum_fusion'] == 'on' and int8['keep_fp32'] == ['first']
+
+
+@pytest.fixture(scope='module')
+def slice_records(tmp_path_factory):
+    """The manifest's slice of the test set, and the 640 training images calibration
+    reads (the first 10 batches of 64, as data.prepare orders them)."""
+    folder = str(tmp_path_factory.mktemp('fashion-slice') / 'data')
+    write_record_dataset(folder, 'fashion-mnist', fashion_slice('train', 640),
+                         fashion_slice('t10k', zoo.get_entry(CHECKED)['slice']['images']))
+    return folder
+
+
+@pytest.mark.slow
+def test_an_entrys_int8_figures_are_measured_again_on_its_slice(slice_records):
+    from inference.zoo_int8 import markdown_row
+    proc = run_tool('zoo_int8', CHECKED, '--data-dir', slice_records)
+    assert proc.returncode == 0, proc.stderr
+    assert markdown_row(CHECKED, zoo.get_entry(CHECKED)['int8']['slice']) in proc.stdout

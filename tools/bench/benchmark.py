@@ -65,6 +65,9 @@ def build_parser():
     int8.add_argument('--calib-mode', choices=('naive', 'entropy'), default='naive')
     int8.add_argument('--keep-fp32', default=None,
                       help="layers the INT8 networks keep in fp32; default tools/quantize.py's")
+    int8.add_argument('--sum-fusion', choices=('on', 'off'), default=None,
+                      help="oneDNN's convolution + sum fusion in the INT8 networks; default "
+                           "tools/quantize.py's")
     run.add_argument('--json', metavar='FILE', help='write every figure to FILE')
     modes = parser.add_argument_group('other modes')
     modes.add_argument('--profile', action='store_true',
@@ -96,10 +99,13 @@ def worker_main(kind, options, torch=False):
         from tools.bench import torch_ref
         result = torch_ref.measure(kind, options)
     else:
+        from inference import cli
+        # before MXNet starts (configure_environment starts it): the fused fp32 graph needs
+        # the conv + sum fusion off; INT8 runs as --sum-fusion says
+        int8 = 'int8' in (kind, kind == 'profile' and options['profile_kind'])
+        cli.prepare_mxnet(options['sum_fusion'] == 'on' if int8 else False)
         configure_environment()
         os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
-        from inference import cli
-        cli.prepare_mxnet()   # the fused and INT8 graphs need MXNet's conv + sum fusion off
         from tools.bench import lib
         result = lib.MEASURES[kind](options)
     from tools.bench.lib import RESULT_PREFIX, peak_rss_mib

@@ -62,7 +62,8 @@ def options_of(args):
                    loop_images=args.loop_images, gemm_size=args.gemm_size, kinds=kinds,
                    profile_kind=next((k for k in kinds if k in PROFILED_KINDS), 'step'),
                    calib_batches=args.calib_batches, calib_batch_size=CALIB_BATCH_SIZE,
-                   calib_mode=args.calib_mode, keep_fp32=keep_fp32_of(args))
+                   calib_mode=args.calib_mode, keep_fp32=keep_fp32_of(args),
+                   sum_fusion=sum_fusion_of(args))
     try:   # a bad depth or widen factor fails here, in one line, before any process
         network.get_net(name, depth=args.depth, widen_factor=args.widen_factor,
                         num_classes=options['num_classes'])
@@ -78,6 +79,11 @@ def keep_fp32_of(args):
     """The layers the INT8 networks keep in fp32: --keep-fp32, or tools/quantize.py's."""
     from inference.quantize import DEFAULT_KEEP_FP32, keep_list
     return keep_list(DEFAULT_KEEP_FP32 if args.keep_fp32 is None else args.keep_fp32)
+
+
+def sum_fusion_of(args):
+    from inference.quantize import DEFAULT_SUM_FUSION
+    return DEFAULT_SUM_FUSION if args.sum_fusion is None else args.sum_fusion
 
 
 def run_worker(kind, options, torch=False, env=None):
@@ -184,9 +190,10 @@ def benchmark(args, options):
              options['batch_size'], 'x'.join(map(str, options['shape'])), flops / 1e9,
              3 * flops / 1e9))
     if 'int8' in options['kinds']:
-        print('int8: calibrated (%s) on %d seeded normal batches of %d images; kept in fp32: %s'
+        print('int8: calibrated (%s) on %d seeded normal batches of %d images; kept in fp32: '
+              '%s; convolution + sum fusion %s'
               % (options['calib_mode'], options['calib_batches'], options['calib_batch_size'],
-                 ', '.join(options['keep_fp32']) or 'none'))
+                 ', '.join(options['keep_fp32']) or 'none', options['sum_fusion']))
     for what, why in skipped.items():
         print('skipped %s: %s' % (what, why))
     folder = tempfile.mkdtemp(prefix='benchmark-')
