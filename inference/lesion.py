@@ -54,6 +54,11 @@ def build_parser():
     group.add_argument('--out-dir', default=None,
                        help='output folder; default <weights prefix>-<epoch>.lesion')
     add_old_spelling(group, '--out', dest='out_dir')
+    group.add_argument('--compare', nargs='+', default=None, metavar='DIR',
+                       help='instead of a study: draw the studies in these output folders '
+                            '(their lesion_summary.csv) in one picture, lesion_compare.png in '
+                            '--out-dir, against blocks deleted and against the fraction of '
+                            'the deletable blocks')
     return parser
 
 
@@ -142,9 +147,7 @@ def write_tables(rows, table, out):
                     ('kind', 'deleted', 'draw', 'blocks', 'test_error'),
                     [(kind, k, draw, ' '.join(blocks), '%.6f' % error)
                      for kind, k, draw, blocks, error in rows])
-    write_whole_csv(os.path.join(out, 'lesion_summary.csv'),
-                    ('deleted', 'fraction', 'networks', 'mean_error', 'std_error',
-                     'min_error', 'max_error'),
+    write_whole_csv(os.path.join(out, 'lesion_summary.csv'), SUMMARY_COLUMNS,
                     [(k, '%.4f' % fraction, n) + tuple('%.6f' % v for v in values)
                      for k, fraction, n, *values in table])
 
@@ -227,8 +230,80 @@ def test_batches(flags, rec_path, batch_size, limit):
     return batches, seen
 
 
+SUMMARY_COLUMNS = ('deleted', 'fraction', 'networks', 'mean_error', 'std_error',
+                   'min_error', 'max_error')
+
+
+def read_summary(folder):
+    """The rows of `folder`/lesion_summary.csv as tuples of numbers (one line if it is not
+    such a table)."""
+    import csv
+    from common.reading import open_regular
+    path = os.path.join(folder, 'lesion_summary.csv')
+    try:
+        with open_regular(path, 'rb', max_bytes=1 << 20, what='the lesion summary') as handle:
+            reader = csv.reader(handle.read().decode('utf-8').splitlines())
+            header = next(reader, None)
+            rows = [(int(row[0]),) + tuple(float(v) for v in row[1:]) for row in reader]
+    except OSError as err:
+        raise UserError('cannot read %s (%s)' % (path, err.strerror))
+    except (ValueError, IndexError, UnicodeDecodeError) as err:
+        raise UserError('%s is not a lesion summary of tools/lesion.py (%s)' % (path, err))
+    if tuple(header or ()) != SUMMARY_COLUMNS or not rows:
+        raise UserError('%s is not a lesion summary of tools/lesion.py' % path)
+    return rows
+
+
+def compare_figure(studies):
+    """The mean test error (+/- std) of each study against blocks deleted (left) and
+    against the fraction of its deletable blocks (right)."""
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(11, 4.2), dpi=100)
+    axes = figure.subplots(1, 2)
+    for label, rows in studies.items():
+        mean, std = (np.array([100 * row[i] for row in rows]) for i in (3, 4))
+        for side, column in zip(axes, (0, 1)):
+            x = [row[column] for row in rows]
+            line, = side.plot(x, mean, 'o-', markersize=3, label=label)
+            side.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    axes[0].set(xlabel='blocks deleted', ylabel='test error (%)',
+                title='mean test error (+/- std) of the lesioned networks')
+    axes[1].set(xlabel='fraction of the deletable blocks deleted', ylabel='test error (%)',
+                title='the same, against the fraction deleted')
+    for side in axes:
+        side.grid(True, alpha=0.3)
+        side.legend(fontsize='small')
+    figure.tight_layout()
+    return figure
+
+
+def compare_main(args):
+    labels = [os.path.basename(os.path.normpath(folder)) for folder in args.compare]
+    if len(set(labels)) < len(labels):   # same-named folders: label them by their paths
+        labels = list(args.compare)
+    studies = {label: read_summary(folder) for label, folder in zip(labels, args.compare)}
+    out = args.out_dir or '.'
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as err:
+        raise UserError('cannot make the output folder %s (%s)' % (out, err.strerror))
+    for label, rows in studies.items():
+        print('%s: %s' % (label, ', '.join('%d deleted %.2f%%' % (row[0], 100 * row[3])
+                                           for row in rows)))
+    path = os.path.join(out, 'lesion_compare.png')
+    save_figure(compare_figure(studies), path)
+    print('wrote %s' % path)
+    return 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.compare:
+        named = [flag for flag, value in (('a run', args.run), ('--checkpoint', args.checkpoint),
+                                          ('--pretrained', args.pretrained)) if value]
+        if named:
+            raise UserError('--compare draws finished studies: leave out %s' % ', '.join(named))
+        return compare_main(args)
     if args.draws < 1 or (args.images is not None and args.images < 1):
         raise UserError('--draws and --images must be positive')
     cli.prepare_mxnet()

@@ -179,3 +179,44 @@ def test_bad_input_is_one_line(runs, tmp_path, argv, words):
     (tmp_path / 'a-file').write_text('in the way')
     argv = [a.format(file=tmp_path / 'a-file', **runs) for a in argv]
     assert_one_line_error(tool(*argv), *words)
+
+
+def write_summary(folder, errors):
+    """A lesion_summary.csv of a network with len(errors) - 1 deletable blocks."""
+    os.makedirs(folder, exist_ok=True)
+    count = len(errors) - 1
+    with open(os.path.join(folder, 'lesion_summary.csv'), 'w') as handle:
+        handle.write('deleted,fraction,networks,mean_error,std_error,min_error,max_error\n')
+        for k, error in enumerate(errors):
+            handle.write('%d,%.4f,1,%f,0.01,%f,%f\n' % (k, k / count, error, error, error))
+
+
+def test_compare_draws_finished_studies_in_one_picture(tmp_path, capsys):
+    from inference.lesion import main
+    write_summary(str(tmp_path / 'cross_d26'), [0.07, 0.4, 0.8])
+    write_summary(str(tmp_path / 'resnet_d26'), [0.07, 0.1, 0.2, 0.4, 0.9])
+    assert main(['--compare', str(tmp_path / 'cross_d26'), str(tmp_path / 'resnet_d26'),
+                 '--out-dir', str(tmp_path / 'out')]) == 0
+    out = capsys.readouterr().out
+    assert 'cross_d26: 0 deleted 7.00%, 1 deleted 40.00%, 2 deleted 80.00%' in out
+    assert 'resnet_d26: 0 deleted 7.00%, 1 deleted 10.00%' in out
+    with open(str(tmp_path / 'out' / 'lesion_compare.png'), 'rb') as handle:
+        assert handle.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.mark.parametrize('content, words', [
+    (None, ['cannot read', 'lesion_summary.csv']),
+    ('deleted,networks\n1,2\n', ['is not a lesion summary']),
+    ('deleted,fraction,networks,mean_error,std_error,min_error,max_error\n0,x,1,1,1,1,1\n',
+     ['is not a lesion summary']),
+])
+def test_compare_refuses_what_is_not_a_summary_in_one_line(tmp_path, content, words):
+    folder = tmp_path / 'study'
+    folder.mkdir()
+    if content is not None:
+        (folder / 'lesion_summary.csv').write_text(content)
+    with pytest.raises(UserError) as caught:
+        from inference.lesion import main
+        main(['--compare', str(folder), '--out-dir', str(tmp_path / 'out')])
+    assert all(word in str(caught.value) for word in words)
+    assert not (tmp_path / 'out' / 'lesion_compare.png').exists()
