@@ -11,7 +11,8 @@ The recipe defaults fill the training flags a user leaves out (engine.flags.reso
 `num_epochs`, `batch_size`, `min_test_batch` (the test batch is at least this and at least
 the batch size, as the original's options.py set it; ImageNet: the batch size), `lr_steps`
 (None: every `lr_step_every` epochs where the entry has one, as the original's
-train_imagenet.py, else 1/2, 3/4 and 7/8 of the epochs), `log_iters`, `checkpoint_epochs` (None: an eighth of the epochs) and `aug_type`.
+train_imagenet.py, else 1/2, 3/4 and 7/8 of the epochs), `log_iters`, `checkpoint_epochs`
+(None: an eighth of the epochs) and `aug_type`.
 The small data sets keep the 2016 train_model.py's recipe; ImageNet the final
 train_imagenet.py's (batch 256, 120 epochs, the rate divided by 10 every 30 epochs).
 """

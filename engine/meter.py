@@ -3,7 +3,6 @@ import mxnet as mx
 import numpy as np
 
 from common.errors import UserError
-from engine.flags import TOP5_MIN_CLASSES  # noqa: F401  (the meters' rule, kept in flags)
 
 # What the meters sum, and what dist workers add up (in this order).
 SUM_FIELDS = ('n', 'loss', 'top1', 'top5')

@@ -5,7 +5,8 @@ entropy of the (ensemble-averaged) logits, over every image once.
 """
 import numpy as np
 
-from engine.meter import TOP5_MIN_CLASSES, cross_entropy_sum
+from engine.flags import TOP5_MIN_CLASSES
+from engine.meter import cross_entropy_sum
 
 
 def figures(logits, labels, num_classes, log_batch):

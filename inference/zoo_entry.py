@@ -77,6 +77,13 @@ def entry_of(checkpoint, args, data, accuracy):
                      epochs=checkpoint.epoch, seed=flags.get('rand_seed')))
 
 
+def write_manifest(entries):
+    """The model zoo's manifest with `entries` ({name: entry}), rewritten whole."""
+    from network import zoo
+    write_whole_text(os.path.join(zoo.ROOT, zoo.MANIFEST),
+                     json.dumps(dict(entries=entries), indent=1, sort_keys=True) + '\n')
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from inference import cli
@@ -95,8 +102,7 @@ def main(argv=None):
     target = os.path.join(zoo.ROOT, entry['file'])
     os.makedirs(os.path.dirname(target), exist_ok=True)
     write_whole(target, lambda temp: open(temp, 'wb').write(data))
-    write_whole_text(os.path.join(zoo.ROOT, zoo.MANIFEST),
-                     json.dumps(dict(entries=entries), indent=1, sort_keys=True) + '\n')
+    write_manifest(entries)
     print('%s: %s (%d bytes, sha256 %s), test accuracy %.4f on %d images (first %d: %.4f)'
           % (args.name, target, entry['bytes'], entry['sha256'], entry['test_accuracy'],
              entry['test_images'], SLICE_IMAGES, entry['slice']['accuracy']))

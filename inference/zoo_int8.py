@@ -4,15 +4,15 @@ Each entry is quantized by `tools/quantize.py --pretrained NAME` with its defaul
 calibration on the first 10 batches of 64 training records, the first convolution in fp32)
 into a temporary folder; the fp32 network (plain graph) and the INT8 export, loaded from
 its files as `tools/evaluate.py --exported` loads it, score every test record in order.
-Reported: both top-1 accuracies, their difference, and the agreement (the share of test images whose INT8 class is the fp32 one), on the whole test set
-and on the manifest's slice (its first images). `--record` writes these figures into the
+Reported: both top-1 accuracies, their difference, and the agreement (the share of test
+images whose INT8 class is the fp32 one), on the whole test set and on the manifest's
+slice (its first images). `--record` writes these figures into the
 entry's `int8` field of the manifest. On records that hold the slice only, the figures are
 the slice's: the test suite checks them against the manifest that way.
 """
 import json
 import os
 
-from common.atomic import write_whole_text
 from common.errors import ArgumentParser, UserError
 from inference import quantize as quantize_tool
 
@@ -123,12 +123,12 @@ def markdown_row(name, figures):
 
 def record(results):
     """Write each entry's figures into the manifest (rewritten whole)."""
+    from inference.zoo_entry import write_manifest
     from network import zoo
     entries = zoo.read_manifest()
     for name, figures in results.items():
         entries[name]['int8'] = figures
-    write_whole_text(os.path.join(zoo.ROOT, zoo.MANIFEST),
-                     json.dumps(dict(entries=entries), indent=1, sort_keys=True) + '\n')
+    write_manifest(entries)
 
 
 def main(argv=None):
