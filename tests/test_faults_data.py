@@ -336,13 +336,20 @@ def test_prepare_refuses_an_out_holding_another_data_sets_records(data_dir, monk
     assert calls and calls[0][2] == data_dir
 
 
+def _default_sigint():
+    """A terminal's Ctrl-C reaches a foreground process; a suite started in the background
+    (`cmd &` in a script) hands its children SIGINT ignored, and Python keeps it so."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_DIR), reason='dataset-fashion-mnist not installed')
 def test_ctrl_c_during_a_multi_worker_prepare_says_interrupted_and_cleans_up(tmp_path):
     out = str(tmp_path / 'out')
     proc = subprocess.Popen([sys.executable, '-m', 'data.prepare', 'fashion-mnist', '--out-dir',
                              out, '--workers', '2'], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_default_sigint)
     seen = b''
     while not re.search(rb'\| [1-9]\d*/60000', seen):  # workers have encoded a chunk
         chunk = os.read(proc.stderr.fileno(), 4096)
@@ -360,6 +367,7 @@ def test_ctrl_c_during_a_multi_worker_prepare_says_interrupted_and_cleans_up(tmp
 def test_encoding_workers_leave_ctrl_c_to_the_parent():
     """An idle worker would otherwise print its own KeyboardInterrupt traceback."""
     from data.recwriter import worker_pool
+    before = signal.getsignal(signal.SIGINT)
     pool = worker_pool(2)
     try:
         started = len(pool._processes)
@@ -367,7 +375,7 @@ def test_encoding_workers_leave_ctrl_c_to_the_parent():
     finally:
         pool.shutdown()
     assert started == 2 and answers == [signal.SIG_IGN] * 4
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before   # the parent's own handler untouched
 
 
 def test_a_record_split_in_parts_by_recordio_is_sound(tmp_path):
