@@ -18,12 +18,20 @@ pytestmark = pytest.mark.slow   # every test here trains or starts a process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN, TEST = 1024, 256
+SHORT_TRAIN, SHORT_TEST = 256, 100   # for what needs steps and epochs, not learning
 
 
 @pytest.fixture(scope='session')
 def fashion_slice(tmp_path_factory):
     """The first 1024 training and 256 test images of the real Fashion-MNIST."""
     return write_fashion_slice(str(tmp_path_factory.mktemp('fashion-slice')), TRAIN, TEST)
+
+
+@pytest.fixture(scope='session')
+def short_slice(tmp_path_factory):
+    """The first 256 training and 100 test images: 8 batches of 32 an epoch."""
+    return write_fashion_slice(str(tmp_path_factory.mktemp('fashion-short')), SHORT_TRAIN,
+                               SHORT_TEST)
 
 
 def train(data_dir, log_dir, *extra):
@@ -75,22 +83,22 @@ def test_short_run_learns_and_writes_the_original_files(fashion_slice, tmp_path)
     assert open(log).read() == before
 
 
-def test_learning_rate_changes_at_exactly_the_step_batches(fashion_slice, tmp_path):
-    result = train(fashion_slice, tmp_path, '--num-epochs', '3', '--lr-steps', '1,2',
+def test_learning_rate_changes_at_exactly_the_step_batches(short_slice, tmp_path):
+    result = train(short_slice, tmp_path, '--num-epochs', '3', '--lr-steps', '1,2',
                    '--lr', '0.05')
     with open(result['log_path']) as handle:
         changes = [line.split(' ', 2)[2].rstrip() for line in handle if 'learning rate' in line]
-    epoch_size = TRAIN // 32
+    epoch_size = SHORT_TRAIN // 32
     assert changes == [
         'Epoch[1] learning rate 0.005 from batch %d (batch 0 of the epoch)' % epoch_size,
         'Epoch[2] learning rate 0.0005 from batch %d (batch 0 of the epoch)' % (2 * epoch_size)]
 
 
-def test_resume_ends_with_the_same_parameters(fashion_slice, tmp_path):
+def test_resume_ends_with_the_same_parameters(short_slice, tmp_path):
     steps = ('--lr-steps', '1', '--checkpoint-epochs', '1')
-    whole = train(fashion_slice, tmp_path / 'whole', '--num-epochs', '2', *steps)
-    first = train(fashion_slice, tmp_path / 'split', '--num-epochs', '1', *steps)
-    resumed = train(fashion_slice, tmp_path / 'split', '--num-epochs', '2', '--resume', *steps)
+    whole = train(short_slice, tmp_path / 'whole', '--num-epochs', '2', *steps)
+    first = train(short_slice, tmp_path / 'split', '--num-epochs', '1', *steps)
+    resumed = train(short_slice, tmp_path / 'split', '--num-epochs', '2', '--resume', *steps)
     assert resumed['log_path'] == first['log_path']  # the run continues in its own log
     assert [r.epoch for r in epochs_of(resumed['log_path'])] == [0, 1]
     a = params_of(checkpoint.params_file(whole['weights_prefix'], 2))
@@ -103,7 +111,7 @@ def test_resume_ends_with_the_same_parameters(fashion_slice, tmp_path):
     # source run keeps its files, and the new log begins with its epochs before N
     source_log = open(resumed['log_path']).read()
     source_weights = open(checkpoint.params_file(resumed['weights_prefix'], 2), 'rb').read()
-    again = train(fashion_slice, tmp_path / 'split', '--num-epochs', '2', '--load-epoch', '1',
+    again = train(short_slice, tmp_path / 'split', '--num-epochs', '2', '--load-epoch', '1',
                   *steps)
     assert again['log_path'].endswith('cross_d14w1_exp2.txt')
     assert again['weights_prefix'] != resumed['weights_prefix']
@@ -169,13 +177,13 @@ def test_unwritable_snapshot_folder(fashion_slice, tmp_path):
     assert blocker.read_text() == ''
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(fashion_slice, tmp_path):
-    good = train(fashion_slice, tmp_path, '--num-epochs', '1')
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(short_slice, tmp_path):
+    good = train(short_slice, tmp_path, '--num-epochs', '1')
     last_good = checkpoint.params_file(good['weights_prefix'], 1)
     saved = open(last_good, 'rb').read()
     # --resume refuses another --lr; --load-epoch starts a new run from the checkpoint
     with pytest.raises(UserError, match='non-finite|became (nan|inf)') as err:
-        train(fashion_slice, tmp_path, '--num-epochs', '2', '--load-epoch', '1', '--lr', '1e30')
+        train(short_slice, tmp_path, '--num-epochs', '2', '--load-epoch', '1', '--lr', '1e30')
     assert last_good in str(err.value)
     assert open(last_good, 'rb').read() == saved
     assert checkpoint.checkpoint_epochs(good['weights_prefix']) == [1]

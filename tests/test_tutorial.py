@@ -4,7 +4,7 @@ The notebook runs in a kernel of this interpreter (the .venv's ipykernel) throug
 spec written to a temporary folder on JUPYTER_PATH, so nothing needs `ipykernel install`
 and nothing is written outside the repository and the temporary folder (IPython's profile
 and Jupyter's connection files go there too). TUTORIAL_QUICK=1 makes the notebook's
-parameters cell choose one epoch on a slice of Fashion-MNIST (the first 4096 training and
+parameters cell choose one epoch on a slice of Fashion-MNIST (the first 2048 training and
 1000 test images of the official files), in TUTORIAL_WORK.
 """
 import json
@@ -122,7 +122,7 @@ def test_notebook_shows_what_a_user_expects(executed):
     text = ''.join(_text(cell) for cell in nb.cells if cell.cell_type == 'code')
 
     # quick mode took effect: the slice, one epoch, the temporary folder
-    assert 'epochs 1, seeds (1, 2), depth 14, data 4096 train / 1000 test images' in text
+    assert 'epochs 1, seeds (1, 2), depth 14, data 2048 train / 1000 test images' in text
     assert str(work) in text
 
     # the images, the network picture with its parameter count, the curves
@@ -143,16 +143,16 @@ def test_notebook_shows_what_a_user_expects(executed):
     assert match, evaluation
     assert int(match.group(3)) == 1000
     assert float(match.group(1)) == float(match.group(4))
-    # No bar on the figure itself: quick mode trains 64 batches, after which the original's
-    # BatchNorm momentum (0.99) leaves the running statistics half at their start values.
+    # No bar on the figure itself: quick mode trains 32 batches of one epoch, too few for an
+    # accuracy worth a threshold; what is checked is that the checkpoint repeats the log.
 
     # get_results: one configuration of two complete runs, and its files
     results = _text(_tagged(nb, 'results'))
-    assert re.search(r'cross_d14w1_1ep_4096img_run\s+2\s+[\d.]+% \([\d.]+ \+/- [\d.]+, [\d.]+\)',
+    assert re.search(r'cross_d14w1_1ep_2048img_run\s+2\s+[\d.]+% \([\d.]+ \+/- [\d.]+, [\d.]+\)',
                      results), results
     for name in ('results.csv', 'results.md', 'fashion-mnist_curves.png'):
         assert (work / name).is_file(), name
     folder = work / 'fashion-mnist' / 'cross'
     assert sorted(p.name for p in folder.glob('*.txt')) == [
-        'cross_d14w1_1ep_4096img_run1.txt', 'cross_d14w1_1ep_4096img_run2.txt',
-        'cross_d14w1_1ep_4096img_run_results.txt']
+        'cross_d14w1_1ep_2048img_run1.txt', 'cross_d14w1_1ep_2048img_run2.txt',
+        'cross_d14w1_1ep_2048img_run_results.txt']
